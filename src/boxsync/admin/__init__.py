@@ -1,0 +1,1 @@
+"""The App Configuration admin page."""

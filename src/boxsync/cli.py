@@ -1,0 +1,55 @@
+"""`boxsync serve`, `boxsync migrate`, `boxsync secret-key`."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from boxsync.config import ConfigError, Settings, new_secret_key
+
+
+async def _migrate(settings: Settings) -> None:
+    from boxsync import db
+
+    engine = db.create_engine(settings.database_url)
+    try:
+        await db.migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="boxsync", description="BoxSync, a portfolio app for Jira Cloud")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the app under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("secret-key", help="print a new random BOXSYNC_SECRET_KEY")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if args.command == "secret-key":
+        print(new_secret_key())
+        return 0
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"boxsync: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is up to date")
+        return 0
+    import uvicorn
+
+    from boxsync.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Configuration, read once from environment variables.
+
+Every setting has a development default so that `make run` works on a fresh machine; production
+refuses the defaults that would be unsafe there (plain-http base URL, a generated secret key).
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "http://localhost:8000"
+DEFAULT_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com"
+DEFAULT_OAUTH_URL = "https://oauth-2-authorization-server.services.atlassian.com"
+VAR_DIR = Path("var")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or unusable; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str = DEFAULT_BASE_URL
+    database_url: str = f"sqlite+aiosqlite:///{VAR_DIR}/boxsync.db"
+    app_key: str = "boxsync"
+    secret_key: bytes = field(default=b"", repr=False)  # never printed
+    install_keys_url: str = DEFAULT_INSTALL_KEYS_URL
+    oauth_url: str = DEFAULT_OAUTH_URL
+    env: str = "development"
+    jwt_leeway: int = 30
+    # Where iframe pages load Atlassian's JS bridge from (the sandbox points it at the simulator).
+    all_js_url: str = "https://connect-cdn.atl-paas.net/all.js"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def base_path(self) -> str:
+        """Path part of the base URL ('' at the root): stripped before computing a qsh."""
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, var_dir: Path = VAR_DIR) -> "Settings":
+        env = os.environ if environ is None else environ
+        mode = env.get("BOXSYNC_ENV", "development").strip().lower()
+        if mode not in ("development", "production"):
+            raise ConfigError(f"BOXSYNC_ENV must be 'development' or 'production', not {mode!r}")
+        base_url = env.get("BOXSYNC_BASE_URL", DEFAULT_BASE_URL).strip().rstrip("/")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"BOXSYNC_BASE_URL must be an absolute http(s) URL, not {base_url!r}")
+        if mode == "production" and parts.scheme != "https":
+            raise ConfigError("BOXSYNC_BASE_URL must use https in production: Jira refuses plain-http apps")
+        key = env.get("BOXSYNC_APP_KEY", "boxsync").strip()
+        if not key or len(key) > 64 or not all(c.isalnum() or c in "-._" for c in key):
+            raise ConfigError("BOXSYNC_APP_KEY must be 1-64 characters of letters, digits, '-', '.', '_'")
+        leeway = env.get("BOXSYNC_JWT_LEEWAY", "30")
+        if not leeway.isdigit() or int(leeway) > 300:
+            raise ConfigError("BOXSYNC_JWT_LEEWAY must be a whole number of seconds, at most 300")
+        return cls(
+            base_url=base_url,
+            database_url=env.get("BOXSYNC_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/boxsync.db",
+            app_key=key,
+            secret_key=_secret_key(env.get("BOXSYNC_SECRET_KEY"), mode, var_dir),
+            install_keys_url=env.get("BOXSYNC_INSTALL_KEYS_URL", DEFAULT_INSTALL_KEYS_URL).rstrip("/"),
+            oauth_url=env.get("BOXSYNC_OAUTH_URL", DEFAULT_OAUTH_URL).rstrip("/"),
+            env=mode,
+            jwt_leeway=int(leeway),
+            all_js_url=env.get("BOXSYNC_ALL_JS_URL", "https://connect-cdn.atl-paas.net/all.js"),
+        )
+
+
+def _secret_key(value: str | None, mode: str, var_dir: Path) -> bytes:
+    """The key that encrypts secrets at rest: 32 bytes, given base64-encoded.
+
+    Development generates one into var/secret.key on first use so that a restart can still read
+    what it stored; production must be given one, since a lost key means lost tenant secrets.
+    """
+    if value:
+        try:
+            raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        except ValueError as exc:
+            raise ConfigError("BOXSYNC_SECRET_KEY must be 32 bytes, base64-encoded") from exc
+        if len(raw) != 32:
+            raise ConfigError("BOXSYNC_SECRET_KEY must be 32 bytes, base64-encoded "
+                              "(make one with: boxsync secret-key)")
+        return raw
+    if mode == "production":
+        raise ConfigError("BOXSYNC_SECRET_KEY is required in production (make one with: boxsync secret-key)")
+    path = var_dir / "secret.key"
+    if path.exists():
+        return _secret_key(path.read_text(), mode, var_dir)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    encoded = new_secret_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(encoded)
+    return _secret_key(encoded, mode, var_dir)
+
+
+def new_secret_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")

@@ -1,0 +1,1 @@
+"""Atlassian Connect: descriptor, lifecycle, JWT + qsh verification, tenants."""

@@ -1,0 +1,87 @@
+"""The one verifier every Jira-facing route goes through.
+
+    @requires_jwt("computed")          # iframe pages, webhooks: the token is bound to this URL
+    async def panel(request): ctx = jira_context(request) ...
+
+    @requires_jwt("context")           # JSON called by our pages with AP.context.getToken()
+    async def api(request): ...
+
+No route accepts both kinds: that was the 2021 context-JWT bypass (connect-protocol.md §2.6).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from boxsync.connect import tenants
+from boxsync.connect.jwt import AuthError, QshKind, choose_tenant, extract_token, peek, verify_claims
+from boxsync.crypto import SecretError
+
+log = logging.getLogger("boxsync.auth")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class JiraContext:
+    tenant: tenants.Tenant
+    account_id: str | None
+    claims: dict[str, Any]
+
+
+def jira_context(request: Request) -> JiraContext:
+    return request.state.jira
+
+
+async def verify(request: Request, kind: QshKind, *, allow_disabled: bool = False) -> JiraContext:
+    settings = request.app.state.settings
+    token = extract_token(request)
+    header, unverified = peek(token)
+    choice = choose_tenant(header, unverified, settings.app_key, kind)
+    async with request.app.state.engine.connect() as conn:
+        try:
+            tenant = await tenants.by_client_key(conn, choice.client_key, settings.secret_key)
+        except SecretError as exc:
+            raise AuthError(500, f"tenant secret unreadable: {exc}", "Server misconfigured.") from exc
+    if tenant is None:
+        raise AuthError(401, f"unknown installation {choice.client_key!r}", "Unknown Jira installation.")
+    claims = verify_claims(token, tenant.shared_secret, request, kind=kind, session=choice.session,
+                           client_key=tenant.client_key, base_path=settings.base_path,
+                           leeway=settings.jwt_leeway)
+    if not tenant.installed:
+        raise AuthError(403, "installation was uninstalled", "BoxSync is not installed on this Jira site.")
+    if not tenant.enabled and not allow_disabled:
+        raise AuthError(403, "installation is disabled", "BoxSync is disabled on this Jira site.")
+    sub = claims.get("sub")
+    return JiraContext(tenant=tenant, account_id=sub if isinstance(sub, str) else None, claims=claims)
+
+
+def refusal(request: Request, exc: AuthError) -> Response:
+    # Log why, with the route and the claimed issuer; never the token or the query string.
+    log.warning("refused %s %s: %s", request.method, request.url.path, exc.reason)
+    headers = {"WWW-Authenticate": f'JWT realm="{request.app.state.settings.app_key}"'} if exc.status == 401 else {}
+    if "text/html" in request.headers.get("accept", ""):
+        body = request.app.state.templates.get_template("error.html").render(
+            status=exc.status, message=exc.public)
+        return HTMLResponse(body, status_code=exc.status, headers=headers)
+    return JSONResponse({"error": exc.public}, status_code=exc.status, headers=headers)
+
+
+def requires_jwt(kind: QshKind, *, allow_disabled: bool = False) -> Callable[[Endpoint], Endpoint]:
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            try:
+                request.state.jira = await verify(request, kind, allow_disabled=allow_disabled)
+            except AuthError as exc:
+                return refusal(request, exc)
+            return await endpoint(request)
+
+        return guarded
+
+    return decorate

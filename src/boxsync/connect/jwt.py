@@ -1,0 +1,168 @@
+"""Verifying the JWTs Jira sends us, and minting the short-lived ones our own pages use.
+
+Three kinds of incoming token, each accepted only where it belongs:
+* install tokens (RS256, Atlassian's key by kid) on `installed`/`uninstalled`;
+* request tokens (HS256, tenant secret, qsh computed from the request) on descriptor URLs:
+  iframes, webhooks, `enabled`/`disabled`;
+* context tokens (HS256, qsh = "context-qsh") on JSON routes called by our pages: either Jira's
+  own from `AP.context.getToken()` (iss = clientKey) or the session token we render into the page
+  (iss = our app key, aud = clientKey).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+from starlette.requests import Request
+
+from boxsync.connect.install_keys import InstallKeys, KeyUnavailable
+from boxsync.connect.qsh import CONTEXT_QSH, query_hash, relative_path
+
+log = logging.getLogger(__name__)
+
+QshKind = Literal["computed", "context"]
+SESSION_TOKEN_SECONDS = 600
+
+
+class AuthError(Exception):
+    """The request is not verified. `reason` goes to the log; `public` to the caller."""
+
+    def __init__(self, status: int, reason: str, public: str | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.public = public or reason
+
+
+def extract_token(request: Request, *, header_only: bool = False) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    from_header = value.strip() if scheme.upper() == "JWT" else ""
+    from_query = "" if header_only else request.query_params.get("jwt", "")
+    if from_header and from_query and from_header != from_query:
+        raise AuthError(401, "two different tokens in header and query")
+    token = from_header or from_query
+    if not token:
+        raise AuthError(401, "no JWT in the Authorization header or the jwt query parameter",
+                        "Authentication required: this request carries no Jira token.")
+    return token
+
+
+def request_qsh(request: Request, base_path: str) -> str:
+    path = relative_path(request.url.path, base_path)
+    return query_hash(request.method, path, request.query_params.multi_items())
+
+
+def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims, unverified: only to choose the key. Never trust anything read here."""
+    try:
+        return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise AuthError(401, f"malformed token ({type(exc).__name__})", "Malformed token.") from exc
+
+
+def _check_qsh(claims: dict[str, Any], expected: str) -> None:
+    if claims.get("qsh") != expected:
+        kind = "context" if claims.get("qsh") == CONTEXT_QSH else "request"
+        raise AuthError(401, f"qsh mismatch ({kind} token on a route expecting "
+                             f"{'a context token' if expected == CONTEXT_QSH else 'this exact request'})",
+                        "Token does not match this request.")
+
+
+def decode_hs256(token: str, secret: str, leeway: int) -> dict[str, Any]:
+    try:
+        return jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"require": ["iss", "iat", "exp", "qsh"], "verify_aud": False},
+            leeway=leeway,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError(401, "token expired", "Token expired: reload the page.") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(401, f"token rejected ({type(exc).__name__}: {exc})", "Invalid token.") from exc
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    """Which tenant a symmetric token claims to come from, and whether it is our own session token."""
+    client_key: str
+    session: bool
+
+
+def choose_tenant(header: dict[str, Any], claims: dict[str, Any], app_key: str, kind: QshKind) -> TokenChoice:
+    if header.get("alg") != "HS256":
+        raise AuthError(401, f"algorithm {header.get('alg')!r} refused (HS256 only)", "Invalid token.")
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise AuthError(401, "token has no iss", "Invalid token.")
+    if iss == app_key:
+        # Our own session token: only valid where context tokens are, and names the tenant in aud.
+        aud = claims.get("aud")
+        aud = aud[0] if isinstance(aud, list) and aud else aud
+        if kind != "context" or not isinstance(aud, str):
+            raise AuthError(401, "app session token used outside a context route", "Invalid token.")
+        return TokenChoice(aud, True)
+    return TokenChoice(iss, False)
+
+
+def verify_claims(token: str, secret: str, request: Request, *, kind: QshKind, session: bool,
+                  client_key: str, base_path: str, leeway: int) -> dict[str, Any]:
+    claims = decode_hs256(token, secret, leeway)
+    if session:
+        aud = claims.get("aud")
+        if (aud[0] if isinstance(aud, list) and aud else aud) != client_key:
+            raise AuthError(401, "session token for another tenant", "Invalid token.")
+    _check_qsh(claims, CONTEXT_QSH if kind == "context" else request_qsh(request, base_path))
+    return claims
+
+
+def session_token(app_key: str, client_key: str, secret: str, account_id: str | None,
+                  seconds: int = SESSION_TOKEN_SECONDS) -> str:
+    """A short-lived token our own pages send back to our JSON routes (context-qsh routes only)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": app_key, "aud": client_key, "iat": now, "exp": now + seconds,
+                              "qsh": CONTEXT_QSH}
+    if account_id:
+        claims["sub"] = account_id
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def verify_install(request: Request, keys: InstallKeys, *, audience: str, base_path: str,
+                         leeway: int) -> dict[str, Any]:
+    """Verify a signed-install lifecycle token (RS256 by Atlassian). Returns the claims; the
+    caller must still check `iss` against the body's clientKey."""
+    token = extract_token(request, header_only=True)
+    header, _ = peek(token)
+    if header.get("alg") != "RS256":
+        raise AuthError(401, f"install token algorithm {header.get('alg')!r} refused (RS256 only)",
+                        "Install requests must be signed by Atlassian (signed-install).")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthError(401, "install token has no kid", "Install token has no key id.")
+    try:
+        key = await keys.get(kid)
+    except KeyUnavailable as exc:
+        raise AuthError(401, f"install key unavailable: {exc}", "Install token key could not be verified.") from exc
+    base = audience.rstrip("/")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            audience=[base, base + "/"],
+            options={"require": ["iss", "iat", "exp", "qsh", "aud"]},
+            leeway=leeway,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError(401, "install token expired", "Install token expired.") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise AuthError(401, "install token aud is not our base URL", "Install token is for another app URL.") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(401, f"install token rejected ({type(exc).__name__}: {exc})", "Invalid install token.") from exc
+    _check_qsh(claims, request_qsh(request, base_path))
+    return claims

@@ -1,0 +1,152 @@
+"""Lifecycle callbacks: installed, uninstalled (RS256 signed-install), enabled, disabled (HS256).
+
+Every refusal happens before anything is written, and each accepted callback is one transaction.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from boxsync.connect import tenants
+from boxsync.connect.auth import jira_context, refusal, requires_jwt
+from boxsync.connect.jwt import AuthError, verify_install
+from boxsync.netpolicy import URLRefused, check_site_url
+
+log = logging.getLogger("boxsync.lifecycle")
+
+
+class BadPayload(ValueError):
+    pass
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        raise BadPayload("the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadPayload("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True, max_len: int = 255) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadPayload(f"'{name}' is missing")
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise BadPayload(f"'{name}' must be a string of at most {max_len} characters")
+    return value
+
+
+async def parse_installation(body: dict[str, Any], app_key: str, production: bool) -> tenants.Installation:
+    if body.get("key") not in (None, app_key):
+        raise BadPayload(f"this install is for app {body.get('key')!r}, but this server is {app_key!r}")
+    event = body.get("eventType")
+    if event not in (None, "installed"):
+        raise BadPayload(f"eventType {event!r} sent to the installed callback")
+    product = _text(body, "productType", required=False, max_len=32) or "jira"
+    if product != "jira":
+        raise BadPayload(f"BoxSync is a Jira app; productType {product!r} is not supported")
+    display = _text(body, "displayUrl", required=False)
+    try:
+        base_url = await check_site_url(_text(body, "baseUrl") or "", production=production)
+        display = await check_site_url(display, production=production) if display else None
+    except URLRefused as exc:
+        raise BadPayload(f"site URL refused: {exc}") from exc
+    return tenants.Installation(
+        client_key=_text(body, "clientKey") or "",
+        shared_secret=_text(body, "sharedSecret", max_len=512) or "",
+        base_url=base_url,
+        display_url=display,
+        product_type=product,
+        oauth_client_id=_text(body, "oauthClientId", required=False),
+        installation_id=_text(body, "installationId", required=False),
+        server_version=_text(body, "serverVersion", required=False, max_len=64),
+        plugins_version=_text(body, "pluginsVersion", required=False, max_len=64),
+        description=_text(body, "description", required=False, max_len=4000),
+    )
+
+
+def _bad(request: Request, message: str) -> Response:
+    log.warning("refused %s %s: %s", request.method, request.url.path, message)
+    return JSONResponse({"error": message}, status_code=400)
+
+
+async def _verified_install(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    settings = request.app.state.settings
+    claims = await verify_install(request, request.app.state.install_keys, audience=settings.base_url,
+                                  base_path=settings.base_path, leeway=settings.jwt_leeway)
+    body = await _json_body(request)
+    if claims.get("iss") != body.get("clientKey"):
+        raise AuthError(401, "install token iss does not match the body's clientKey",
+                        "Install token was not issued for this clientKey.")
+    return claims, body
+
+
+async def installed(request: Request) -> Response:
+    settings = request.app.state.settings
+    try:
+        _, body = await _verified_install(request)
+        inst = await parse_installation(body, settings.app_key, settings.production)
+    except AuthError as exc:
+        return refusal(request, exc)
+    except BadPayload as exc:
+        return _bad(request, str(exc))
+    async with request.app.state.engine.begin() as conn:
+        tenant = await tenants.save_installation(conn, inst, settings.secret_key)
+    log.info("installed on %s (tenant %s)", tenant.base_url, tenant.id)
+    return Response(status_code=204)
+
+
+async def uninstalled(request: Request) -> Response:
+    settings = request.app.state.settings
+    try:
+        _, body = await _verified_install(request)
+    except AuthError as exc:
+        return refusal(request, exc)
+    except BadPayload as exc:
+        return _bad(request, str(exc))
+    async with request.app.state.engine.begin() as conn:
+        tenant = await tenants.mark_uninstalled(conn, body["clientKey"], settings.secret_key)
+    # Unknown tenant: nothing to forget, and Jira does not retry uninstalls anyway.
+    log.info("uninstalled from %s", tenant.base_url if tenant else "an unknown site")
+    return Response(status_code=204)
+
+
+async def _toggle(request: Request, enabled: bool) -> Response:
+    ctx = jira_context(request)
+    try:
+        body = await _json_body(request)
+    except BadPayload as exc:
+        return _bad(request, str(exc))
+    if body.get("clientKey") not in (None, ctx.tenant.client_key):
+        return _bad(request, "clientKey in the body does not match the token")
+    async with request.app.state.engine.begin() as conn:
+        await tenants.set_enabled(conn, ctx.tenant, enabled, ctx.account_id)
+    log.info("%s on %s", "enabled" if enabled else "disabled", ctx.tenant.base_url)
+    return Response(status_code=204)
+
+
+@requires_jwt("computed", allow_disabled=True)
+async def enabled(request: Request) -> Response:
+    return await _toggle(request, True)
+
+
+@requires_jwt("computed", allow_disabled=True)
+async def disabled(request: Request) -> Response:
+    return await _toggle(request, False)
+
+
+routes = [
+    Route("/installed", installed, methods=["POST"]),
+    Route("/uninstalled", uninstalled, methods=["POST"]),
+    Route("/enabled", enabled, methods=["POST"]),
+    Route("/disabled", disabled, methods=["POST"]),
+]

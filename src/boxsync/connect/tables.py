@@ -1,0 +1,39 @@
+"""Tables of the Connect layer: tenants (one row per Jira site installation) and their history."""
+import sqlalchemy as sa
+
+from boxsync.db import metadata
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # clientKey is the site's identity: unique, so a reinstall updates and never duplicates.
+    sa.Column("client_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("base_url", sa.String(255), nullable=False),
+    sa.Column("display_url", sa.String(255)),
+    sa.Column("product_type", sa.String(32), nullable=False),
+    sa.Column("shared_secret", sa.Text, nullable=False),  # AES-GCM ciphertext, see boxsync.crypto
+    sa.Column("oauth_client_id", sa.String(255)),
+    sa.Column("installation_id", sa.String(255)),
+    sa.Column("server_version", sa.String(64)),
+    sa.Column("plugins_version", sa.String(64)),
+    sa.Column("description", sa.Text),
+    sa.Column("installed", sa.Boolean, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("uninstalled_at", sa.DateTime(timezone=True)),
+)
+
+# What happened to an installation and when: shown to admins on the configuration page.
+lifecycle_events = sa.Table(
+    "lifecycle_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("base_url", sa.String(255), nullable=False),
+    sa.Column("account_id", sa.String(128)),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_lifecycle_events_tenant_at", "tenant_id", "at"),
+)

@@ -1,0 +1,37 @@
+"""Rendering our iframe pages: Jinja templates, the Connect JS bridge, and framing rules."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from boxsync.connect.auth import JiraContext
+from boxsync.connect.jwt import session_token
+
+
+def environment(templates_dir: Path) -> Environment:
+    return Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html"]))
+
+
+def render_page(request: Request, ctx: JiraContext, template: str, **values: Any) -> HTMLResponse:
+    settings = request.app.state.settings
+    tenant = ctx.tenant
+    html = request.app.state.templates.get_template(template).render(
+        all_js_url=settings.all_js_url,
+        base_url=settings.base_url,
+        site_url=tenant.display_url or tenant.base_url,
+        # The page calls our JSON routes with this (or a fresh AP.context.getToken()).
+        session_token=session_token(settings.app_key, tenant.client_key, tenant.shared_secret, ctx.account_id),
+        account_id=ctx.account_id,
+        **values,
+    )
+    # Only the tenant's own Jira may frame the page (clickjacking); never cache a page with a token.
+    ancestors = " ".join(dict.fromkeys(u for u in (tenant.base_url, tenant.display_url) if u))
+    return HTMLResponse(html, headers={
+        "Content-Security-Policy": f"frame-ancestors 'self' {ancestors}",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+    })

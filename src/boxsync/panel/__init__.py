@@ -1,0 +1,1 @@
+"""The WBS issue panel on Jira's issue view."""

@@ -1,0 +1,22 @@
+"""The webhook inbox: every verified delivery from Jira, stored before we answer 2xx."""
+import sqlalchemy as sa
+
+from boxsync.db import metadata
+
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    # X-Atlassian-Webhook-Identifier: stable across Jira's retries, so a retry is stored once.
+    sa.Column("identifier", sa.String(255), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("issue_id", sa.String(32)),
+    sa.Column("jira_timestamp", sa.BigInteger),
+    sa.Column("retry", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("tenant_id", "identifier", name="uq_webhook_inbox_tenant_identifier"),
+    sa.Index("ix_webhook_inbox_pending", "tenant_id", "processed_at", "id"),
+)
