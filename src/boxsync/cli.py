@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from boxsync.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True)
     return 0
 
 
