@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import AsyncIterator
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +19,8 @@ from boxsync.boxes import routes as boxes_routes
 from boxsync.config import Settings
 from boxsync.connect import descriptor, lifecycle
 from boxsync.connect.install_keys import InstallKeys
+from boxsync.jira.oauth import OAuthTokens
+from boxsync.jira.transport import new_http_client
 from boxsync.pages import environment
 from boxsync.panel import routes as panel_routes
 from boxsync.sync import routes as sync_routes
@@ -63,16 +64,14 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = db.create_engine(settings.database_url)
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            headers={"User-Agent": f"BoxSync/{settings.app_key}"},
-        )
+        http = new_http_client()
         try:
             await prepare_database(engine)
             app.state.engine = engine
             app.state.http = http  # the one connection pool of this process
             app.state.install_keys = InstallKeys(settings.install_keys_url, http)
+            app.state.user_tokens = OAuthTokens(http, settings.oauth_url)  # acting as a user
+            app.state.admin_cache = {}
             yield
         finally:
             await http.aclose()
