@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("secret-key", help="print a new random BOXSYNC_SECRET_KEY")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing request is noise
 
     if args.command == "secret-key":
         print(new_secret_key())

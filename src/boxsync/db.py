@@ -5,6 +5,7 @@ it. Migrations are the only way the schema changes, on SQLite and PostgreSQL ali
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,6 +24,29 @@ metadata = sa.MetaData(
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timestamp that is always timezone-aware UTC in Python, on every backend.
+
+    PostgreSQL keeps the offset; SQLite stores text without one and hands back naive values, which
+    would compare and print differently. Values are normalised on the way in and out.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -53,18 +77,18 @@ def _alembic_config():
     return cfg
 
 
-def _upgrade(sync_conn: sa.Connection) -> None:
+def _upgrade(sync_conn: sa.Connection, revision: str) -> None:
     from alembic import command
 
     cfg = _alembic_config()
     cfg.attributes["connection"] = sync_conn
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to `revision`, the newest by default (idempotent)."""
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_upgrade, revision)
 
 
 async def current_revision(conn: AsyncConnection) -> str | None:

@@ -1,6 +1,7 @@
 """Rendering our iframe pages: Jinja templates, the Connect JS bridge, and framing rules."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,15 @@ from boxsync.connect.auth import JiraContext
 from boxsync.connect.jwt import session_token
 
 
+def _utc(value: str | dt.datetime) -> str:
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def environment(templates_dir: Path) -> Environment:
-    return Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html"]))
+    env = Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html"]))
+    env.filters["utc"] = _utc
+    return env
 
 
 def render_page(request: Request, ctx: JiraContext, template: str, **values: Any) -> HTMLResponse:

@@ -93,6 +93,7 @@ BoxSync sandbox is running (Ctrl-C stops it).
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing request is noise
     try:
         return asyncio.run(run())
     except KeyboardInterrupt:

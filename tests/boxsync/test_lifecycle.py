@@ -44,6 +44,7 @@ async def test_signed_install_stores_the_tenant_with_an_encrypted_secret(stack, 
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(tenants))).one()
     assert row.client_key == "client-a" and row.base_url == SITE and row.installed and row.enabled
+    assert row.installed_at.tzinfo is not None and abs(time.time() - row.installed_at.timestamp()) < 60
     assert SECRET not in row.shared_secret  # encrypted at rest
     assert crypto.decrypt(SECRET_KEY, row.shared_secret, "client-a") == SECRET
     assert await count_rows(engine, lifecycle_events) == 1

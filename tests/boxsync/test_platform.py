@@ -104,6 +104,27 @@ async def test_migrations_match_the_tables_and_downgrade_cleanly(migrated_databa
         await engine.dispose()
 
 
+async def test_an_outdated_schema_is_refused_and_a_new_one_migrated(tmp_path):
+    from boxsync.app import SchemaOutdated, prepare_database
+
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    try:
+        await db.migrate(engine, "0001")
+        with pytest.raises(SchemaOutdated, match="run `boxsync migrate`"):
+            await prepare_database(engine)
+        await db.migrate(engine)
+        await prepare_database(engine)  # at head: nothing to do, no error
+    finally:
+        await engine.dispose()
+    fresh = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/new.db")
+    try:
+        await prepare_database(fresh)
+        async with fresh.connect() as conn:
+            assert await db.current_revision(conn) == db.head_revision()
+    finally:
+        await fresh.dispose()
+
+
 def test_health_is_ok_with_the_database(database_url):
     with boxsync_server(database_url, "http://127.0.0.1:9/keys") as app:
         resp = httpx.get(app + "/healthz")

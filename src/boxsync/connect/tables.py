@@ -1,7 +1,7 @@
 """Tables of the Connect layer: tenants (one row per Jira site installation) and their history."""
 import sqlalchemy as sa
 
-from boxsync.db import metadata
+from boxsync.db import UTCDateTime, metadata
 
 tenants = sa.Table(
     "tenants",
@@ -20,9 +20,9 @@ tenants = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("installed", sa.Boolean, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("uninstalled_at", sa.DateTime(timezone=True)),
+    sa.Column("installed_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("uninstalled_at", UTCDateTime()),
 )
 
 # What happened to an installation and when: shown to admins on the configuration page.
@@ -34,6 +34,6 @@ lifecycle_events = sa.Table(
     sa.Column("event", sa.String(32), nullable=False),
     sa.Column("base_url", sa.String(255), nullable=False),
     sa.Column("account_id", sa.String(128)),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
     sa.Index("ix_lifecycle_events_tenant_at", "tenant_id", "at"),
 )

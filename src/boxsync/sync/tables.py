@@ -1,7 +1,7 @@
 """The webhook inbox: every verified delivery from Jira, stored before we answer 2xx."""
 import sqlalchemy as sa
 
-from boxsync.db import metadata
+from boxsync.db import UTCDateTime, metadata
 
 webhook_inbox = sa.Table(
     "webhook_inbox",
@@ -15,8 +15,8 @@ webhook_inbox = sa.Table(
     sa.Column("jira_timestamp", sa.BigInteger),
     sa.Column("retry", sa.Integer, nullable=False, server_default="0"),
     sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("processed_at", sa.DateTime(timezone=True)),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("processed_at", UTCDateTime()),
     sa.UniqueConstraint("tenant_id", "identifier", name="uq_webhook_inbox_tenant_identifier"),
     sa.Index("ix_webhook_inbox_pending", "tenant_id", "processed_at", "id"),
 )
