@@ -1,0 +1,336 @@
+"""Installing Connect apps on a simulated site: descriptor fetch, signed lifecycle callbacks.
+
+Follows connect-protocol.md §2: `installed` is synchronous (the app must answer 2xx, else the install
+fails and the admin sees the app's status), signed RS256 with the site's install key (`kid` header,
+`iss` = clientKey, `aud` = app baseUrl, computed `qsh`); `uninstalled` is signed the same way but is
+fire-and-forget; `enabled`/`disabled` are HS256 with the shared secret. Every install sends a fresh
+shared secret; the clientKey is per site and never changes across reinstalls.
+
+Tampering (`tamper`) lets a test check that an app rejects forged install tokens.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from jirasim.host import bridge, keys
+from jirasim.host.state import attached
+from jirasim.host.signing import LIFECYCLE_TOKEN_TTL, app_request_token, query_string_hash
+
+SERVER_VERSION = "100288"
+PLUGINS_VERSION = "1001.0.0-SNAPSHOT"
+TAMPERS = frozenset({
+    "unsigned", "expired", "wrong_aud", "wrong_iss", "wrong_qsh", "alg_none",
+    "hs256_with_public_key", "unknown_kid", "no_kid", "bad_signature",
+})
+_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9\-._]+$")
+HTTP_TIMEOUT = 10.0
+
+
+class InstallError(Exception):
+    """The install failed; `status` is the HTTP status for the control API, `body` its JSON."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("error", "install failed"))
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class _SiteIdentity:
+    client_key: str
+
+
+def client_key(site: object) -> str:
+    """The site's clientKey: a UUID, the same for every app and every reinstall."""
+    return attached(site, "identity", lambda: _SiteIdentity(str(uuid.uuid4()))).client_key
+
+
+def app_url(app: Any, path: str) -> str:
+    """A descriptor URL (relative to baseUrl, `/x` or `x`) as an absolute URL."""
+    base = app.base_url.rstrip("/")
+    return base + (path if path.startswith("/") else "/" + path)
+
+
+def validate_descriptor(descriptor: Any) -> list[str]:
+    if not isinstance(descriptor, dict):
+        return ["descriptor is not a JSON object"]
+    errors = []
+    key = descriptor.get("key")
+    if not isinstance(key, str) or not _KEY_PATTERN.match(key) or len(key) > 80:
+        errors.append("key: required, ^[a-zA-Z0-9-._]+$, at most 80 characters")
+    base = descriptor.get("baseUrl")
+    if not isinstance(base, str) or urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
+        errors.append("baseUrl: required absolute http(s) URL")
+    auth = descriptor.get("authentication")
+    if not isinstance(auth, dict) or str(auth.get("type", "jwt")).lower() != "jwt":
+        errors.append('authentication: required, {"type": "jwt"}')
+    lifecycle = descriptor.get("lifecycle")
+    if not isinstance(lifecycle, dict) or not isinstance(lifecycle.get("installed"), str):
+        errors.append("lifecycle.installed: required")
+    scopes = descriptor.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        errors.append("scopes: must be a list of strings")
+    return errors
+
+
+def lifecycle_payload(site: object, app: Any, event: str) -> dict[str, Any]:
+    base = bridge.base_url(site)
+    return {
+        "key": app.key,
+        "clientKey": app.client_key,
+        "sharedSecret": app.shared_secret,
+        "serverVersion": SERVER_VERSION,
+        "pluginsVersion": PLUGINS_VERSION,
+        "baseUrl": base,
+        "displayUrl": base,
+        "displayUrlServicedeskHelpCenter": base,
+        "productType": "jira",
+        "description": f"Atlassian JIRA at {base}",
+        "eventType": event,
+        "oauthClientId": app.oauth_client_id,
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def install_token(sim: object, site: object, app: Any, url: str, *, tamper: str | None = None) -> str | None:
+    """The RS256 lifecycle token for `POST url`, or a deliberately broken one."""
+    key = keys.site_key(sim, site)
+    issued = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": app.client_key,
+        "sub": bridge.admin_account_id(site),
+        "aud": app.base_url,
+        "qsh": query_string_hash("POST", url, app.base_url),
+        "iat": issued,
+        "exp": issued + LIFECYCLE_TOKEN_TTL,
+        "context": {},
+    }
+    headers: dict[str, Any] = {"kid": key.kid, "typ": "JWT"}
+    if tamper == "unsigned":
+        return None
+    if tamper == "expired":
+        claims["iat"], claims["exp"] = issued - 2 * LIFECYCLE_TOKEN_TTL, issued - LIFECYCLE_TOKEN_TTL
+    elif tamper == "wrong_aud":
+        claims["aud"] = "https://attacker.example.com"
+    elif tamper == "wrong_iss":
+        claims["iss"] = str(uuid.uuid4())
+    elif tamper == "wrong_qsh":
+        claims["qsh"] = query_string_hash("POST", "/somewhere-else")
+    elif tamper == "unknown_kid":
+        headers["kid"] = f"jirasim-unknown-{uuid.uuid4()}"
+    elif tamper == "no_kid":
+        headers.pop("kid")
+    elif tamper == "alg_none":
+        head = _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": key.kid}).encode())
+        return f"{head}.{_b64(json.dumps(claims).encode())}."
+    elif tamper == "hs256_with_public_key":
+        # Algorithm confusion: HMAC keyed with the (public) PEM. PyJWT refuses PEM HMAC keys, so sign by hand.
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": key.kid}).encode())
+        body = _b64(json.dumps(claims).encode())
+        mac = hmac.new(key.public_pem.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{_b64(mac)}"
+    token = jwt.encode(claims, key.private_key, algorithm="RS256", headers=headers)
+    if tamper == "bad_signature":
+        head, body, sig = token.split(".")
+        forged = dict(claims, sub="557058:forged")
+        token = f"{head}.{_b64(json.dumps(forged).encode())}.{sig}"
+    return token
+
+
+async def _post_lifecycle(client: httpx.AsyncClient, url: str, payload: dict, token: str | None,
+                          scheme: str = "JWT") -> httpx.Response:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"{scheme} {token}"
+    return await client.post(url, content=json.dumps(payload), headers=headers)
+
+
+async def fetch_descriptor(descriptor_url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+        try:
+            response = await client.get(descriptor_url, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise InstallError(502, {"error": "descriptor_unreachable", "message": str(exc)}) from exc
+    if response.status_code != 200:
+        raise InstallError(502, {"error": "descriptor_fetch_failed", "status": response.status_code,
+                                 "body": response.text[:2000]})
+    try:
+        descriptor = response.json()
+    except ValueError as exc:
+        raise InstallError(400, {"error": "descriptor_invalid", "errors": ["not JSON"]}) from exc
+    return descriptor
+
+
+async def install(sim: object, site: object, descriptor_url: str | None = None, *,
+                  descriptor: dict | None = None, tamper: str | None = None) -> Any:
+    """Install (or reinstall) an app; returns the stored `InstalledApp`, raises `InstallError`."""
+    if tamper is not None and tamper not in TAMPERS:
+        raise InstallError(400, {"error": "unknown_tamper", "allowed": sorted(TAMPERS)})
+    if descriptor is None:
+        if not descriptor_url:
+            raise InstallError(400, {"error": "descriptorUrl is required"})
+        descriptor = await fetch_descriptor(descriptor_url)
+    errors = validate_descriptor(descriptor)
+    if errors:
+        raise InstallError(400, {"error": "descriptor_invalid", "errors": errors})
+
+    key = descriptor["key"]
+    previous = bridge.apps(site).get(key)
+    scopes = frozenset(str(s).upper() for s in descriptor.get("scopes", []) or ["READ"])
+    app = bridge.new_installed_app(
+        site,
+        key=key,
+        base_url=descriptor["baseUrl"].rstrip("/"),
+        client_key=client_key(site),
+        # A fresh secret on every install, as Jira does since signed-install (§2.4).
+        shared_secret=secrets.token_urlsafe(64)[:86],
+        oauth_client_id=previous.oauth_client_id if previous else secrets.token_urlsafe(24),
+        descriptor=descriptor,
+        scopes=scopes,
+        enabled=True,
+        app_account_id=previous.app_account_id if previous else None,
+    )
+    url = app_url(app, descriptor["lifecycle"]["installed"])
+    token = install_token(sim, site, app, url, tamper=tamper)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+        try:
+            response = await _post_lifecycle(client, url, lifecycle_payload(site, app, "installed"), token)
+        except httpx.HTTPError as exc:
+            raise InstallError(502, {"error": "installed_callback_unreachable", "key": key,
+                                     "message": str(exc)}) from exc
+    if not 200 <= response.status_code < 300:
+        raise InstallError(502, {"error": "installed_callback_failed", "key": key,
+                                 "status": response.status_code, "body": response.text[:2000]})
+    bridge.store_app(site, app)
+    # `enabled` follows a successful install; it is an asynchronous notification, so its outcome
+    # does not change the install result.
+    await send_enable_state(site, app, "enabled")
+    return app
+
+
+async def send_enable_state(site: object, app: Any, event: str) -> int | None:
+    """POST the HS256-signed `enabled`/`disabled` lifecycle if the descriptor declares it."""
+    path = (app.descriptor.get("lifecycle") or {}).get(event)
+    if not isinstance(path, str):
+        return None
+    url = app_url(app, path)
+    token = app_request_token(client_key=app.client_key, shared_secret=app.shared_secret, method="POST",
+                              url=url, app_base_url=app.base_url, sub=bridge.admin_account_id(site))
+    try:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+            response = await _post_lifecycle(client, url, lifecycle_payload(site, app, event), token)
+        return response.status_code
+    except httpx.HTTPError:
+        return None
+
+
+async def uninstall(sim: object, site: object, key: str) -> int | None:
+    """Send the signed `uninstalled` lifecycle (not retried, outcome ignored) and remove the app."""
+    app = bridge.apps(site).get(key)
+    if app is None:
+        raise InstallError(404, {"error": f"app {key} is not installed"})
+    status: int | None = None
+    if app.enabled:
+        await send_enable_state(site, app, "disabled")
+    path = (app.descriptor.get("lifecycle") or {}).get("uninstalled")
+    if isinstance(path, str):
+        url = app_url(app, path)
+        try:
+            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+                response = await _post_lifecycle(client, url, lifecycle_payload(site, app, "uninstalled"),
+                                                 install_token(sim, site, app, url))
+            status = response.status_code
+        except httpx.HTTPError:
+            status = None
+    bridge.remove_app(site, key)
+    return status
+
+
+async def set_enabled(site: object, key: str, enabled: bool) -> tuple[Any, int | None]:
+    app = bridge.apps(site).get(key)
+    if app is None:
+        raise InstallError(404, {"error": f"app {key} is not installed"})
+    app = bridge.update_app(site, app, enabled=enabled)
+    status = await send_enable_state(site, app, "enabled" if enabled else "disabled")
+    return app, status
+
+
+def describe(app: Any) -> dict[str, Any]:
+    return {
+        "key": app.key,
+        "name": bridge.descriptor_name(app.descriptor),
+        "baseUrl": app.base_url,
+        "clientKey": app.client_key,
+        "oauthClientId": app.oauth_client_id,
+        "appAccountId": app.app_account_id,
+        "scopes": sorted(app.scopes),
+        "enabled": app.enabled,
+        "status": "enabled" if app.enabled else "disabled",
+    }
+
+
+def routes(sim: object, site: object) -> list[Route]:
+    async def install_route(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "JSON body required"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "JSON object required"}, status_code=400)
+        try:
+            app = await install(sim, site, body.get("descriptorUrl"), descriptor=body.get("descriptor"),
+                                tamper=body.get("tamper"))
+        except InstallError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        return JSONResponse({**describe(app), "status": "installed", "installKeysUrl": keys.keys_url(site),
+                             "oauthUrl": bridge.base_url(site)})
+
+    async def list_route(request: Request) -> Response:
+        return JSONResponse({"apps": [describe(a) for a in bridge.apps(site).values()]})
+
+    async def action_route(request: Request) -> Response:
+        key, action = request.path_params["key"], request.path_params["action"]
+        try:
+            if action == "uninstall":
+                status = await uninstall(sim, site, key)
+                return JSONResponse({"key": key, "status": "uninstalled", "appStatus": status})
+            if action in ("enable", "disable"):
+                app, status = await set_enabled(site, key, action == "enable")
+                return JSONResponse({**describe(app), "appStatus": status})
+        except InstallError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
+
+    async def secret_route(request: Request) -> Response:
+        # Tests of apps sometimes need to mint tokens the way the site would (e.g. a context JWT).
+        app = bridge.apps(site).get(request.path_params["key"])
+        if app is None:
+            return JSONResponse({"error": "not installed"}, status_code=404)
+        return JSONResponse({**describe(app), "sharedSecret": app.shared_secret})
+
+    return [
+        Route("/_jirasim/apps/install", install_route, methods=["POST"]),
+        Route("/_jirasim/apps", list_route, methods=["GET"]),
+        Route("/_jirasim/apps/{key}", secret_route, methods=["GET"]),
+        Route("/_jirasim/apps/{key}/{action}", action_route, methods=["POST"]),
+    ]
+
