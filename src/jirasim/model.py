@@ -360,8 +360,14 @@ class Site:
     def add_project(self, key: str, name: str, *, lead_account_id: str | None = None, id: int | None = None) -> Project:
         if self.project_by_key(key) is not None:
             raise SiteError([f"A project with that project key already exists: {key}"])
-        project = Project(id if id is not None else next(self._ids["project"]), key.upper(), name,
-                          lead_account_id or DEFAULT_ADMIN_ACCOUNT_ID)
+        if id is not None and id in self.projects:
+            raise SiteError([f"A project with id {id} already exists"])
+        if id is None:
+            # Skip ids given explicitly earlier (the generator numbers its projects itself).
+            id = next(self._ids["project"])
+            while id in self.projects:
+                id = next(self._ids["project"])
+        project = Project(id, key.upper(), name, lead_account_id or DEFAULT_ADMIN_ACCOUNT_ID)
         self.projects[project.id] = project
         self.by_project[project.id] = {}
         return project

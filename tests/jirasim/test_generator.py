@@ -74,3 +74,14 @@ def test_100k_issues_build_in_seconds() -> None:
     elapsed = time.perf_counter() - started
     assert len(site.issues) == 100_000
     assert elapsed < 15, elapsed
+
+
+def test_projects_added_after_generation_get_fresh_ids():
+    from jirasim.model import Site
+    from jirasim.generator import populate
+
+    site = Site("s", "http://127.0.0.1:1")
+    populate(site, issues=20, projects=2, seed=1)
+    before = {p.id: p.key for p in site.projects.values()}
+    extra = site.add_project("EXTRA", "Extra")
+    assert extra.id not in before and {p.id: p.key for p in site.projects.values() if p.id in before} == before

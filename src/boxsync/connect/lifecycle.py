@@ -74,6 +74,13 @@ async def parse_installation(body: dict[str, Any], app_key: str, production: boo
     )
 
 
+def forget_cached_credentials(request: Request, tenant: tenants.Tenant) -> None:
+    """User tokens were obtained with the old shared secret, and admin checks may be stale."""
+    request.app.state.user_tokens.forget_tenant(tenant.client_key)
+    for key in [k for k in request.app.state.admin_cache if k[0] == tenant.id]:
+        del request.app.state.admin_cache[key]
+
+
 def _bad(request: Request, message: str) -> Response:
     log.warning("refused %s %s: %s", request.method, request.url.path, message)
     return JSONResponse({"error": message}, status_code=400)
@@ -101,6 +108,7 @@ async def installed(request: Request) -> Response:
         return _bad(request, str(exc))
     async with request.app.state.engine.begin() as conn:
         tenant = await tenants.save_installation(conn, inst, settings.secret_key)
+    forget_cached_credentials(request, tenant)
     log.info("installed on %s (tenant %s)", tenant.base_url, tenant.id)
     return Response(status_code=204)
 
@@ -115,6 +123,8 @@ async def uninstalled(request: Request) -> Response:
         return _bad(request, str(exc))
     async with request.app.state.engine.begin() as conn:
         tenant = await tenants.mark_uninstalled(conn, body["clientKey"], settings.secret_key)
+    if tenant:
+        forget_cached_credentials(request, tenant)
     # Unknown tenant: nothing to forget, and Jira does not retry uninstalls anyway.
     log.info("uninstalled from %s", tenant.base_url if tenant else "an unknown site")
     return Response(status_code=204)

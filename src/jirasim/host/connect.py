@@ -58,7 +58,10 @@ class _SiteIdentity:
 
 def client_key(site: object) -> str:
     """The site's clientKey: a UUID, the same for every app and every reinstall."""
-    return attached(site, "identity", lambda: _SiteIdentity(str(uuid.uuid4()))).client_key
+    # Derived from the site's name and URL, so a restarted sandbox is the same site to an app (as a
+    # real site's clientKey never changes) instead of a new tenant on every run.
+    name = f"jirasim:{getattr(site, 'name', '')}:{getattr(site, 'base_url', '')}"
+    return attached(site, "identity", lambda: _SiteIdentity(str(uuid.uuid5(uuid.NAMESPACE_URL, name)))).client_key
 
 
 def app_url(app: Any, path: str) -> str:
