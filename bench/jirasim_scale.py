@@ -20,6 +20,11 @@ import uvicorn
 
 from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Simulator
 
+# Issue #3: "100,000 issues must build in seconds and fit comfortably in memory". Read here as at
+# most 10 s to build and at most 1 GB of the 24 GB machine.
+BUILD_BOUND_S = 10.0
+MEMORY_BOUND_MB = 1000.0
+
 FIELDS = ["summary", "status", "issuetype", "parent", "duedate", "customfield_10015", "issuelinks", "updated"]
 IN_FLIGHT = 8
 
@@ -101,6 +106,12 @@ def bench(size: int) -> None:
     print(f"{size:>7,} issues  build {build_s:5.1f} s  memory +{memory:6.0f} MB ({len(site.links):,} links)  "
           f"search/jql ids {n / search_s:>9,.0f} issues/s  bulkfetch {n / fetch_s:>7,.0f} issues/s  "
           f"(total {n / (search_s + fetch_s):,.0f} issues/s)", flush=True)
+    verdict = "within" if build_s <= BUILD_BOUND_S and memory <= MEMORY_BOUND_MB else "OVER"
+    print(f"         bound: build <= {BUILD_BOUND_S:.0f} s and memory <= {MEMORY_BOUND_MB:,.0f} MB -> {verdict} "
+          f"({build_s / BUILD_BOUND_S:.0%} of the time bound, {memory / MEMORY_BOUND_MB:.0%} of the memory bound); "
+          f"read {n:,} of {size:,} issues", flush=True)
+    if n != size:
+        raise SystemExit(f"read {n} issues but the site has {size}")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -58,6 +58,12 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+async def admin_docs(request: Request) -> Response:
+    body = request.app.state.templates.get_template("docs_admin.html").render(
+        base_url=request.app.state.settings.base_url)
+    return HTMLResponse(body)
+
+
 def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starlette:
     settings = settings or Settings.from_env()
 
@@ -80,6 +86,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/docs/admin", admin_docs, methods=["GET"]),
             *descriptor.routes,
             *lifecycle.routes,
             *panel_routes.routes,

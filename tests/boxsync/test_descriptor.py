@@ -88,3 +88,8 @@ def test_every_declared_url_is_served_and_verified(served):
         assert httpx.get(app + path).status_code == 401, path  # exists, and wants a token
     for url in {w["url"] for w in modules["webhooks"]} | set(descriptor["lifecycle"].values()):
         assert httpx.post(app + url, json={}).status_code == 401, url
+    # Public links (no token): the descriptor itself and the administrator guide.
+    for link in descriptor["links"].values():
+        resp = httpx.get(link)
+        assert resp.status_code == 200, link
+    assert "ACT_AS_USER" in httpx.get(descriptor["links"]["documentation"]).text
