@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
+from boxsync import logs
 from boxsync.config import ConfigError, Settings, new_secret_key
 
 
@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("secret-key", help="print a new random BOXSYNC_SECRET_KEY")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing request is noise
+    logs.configure()
 
     if args.command == "secret-key":
         print(new_secret_key())
@@ -47,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from boxsync.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True)
+    # log_config=None keeps the logging configured above (with token redaction) for uvicorn too.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True, log_config=None)
     return 0
 
 

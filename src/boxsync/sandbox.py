@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import uvicorn
 
+from boxsync import logs
 from boxsync.config import ConfigError, Settings
 
 JIRA_HOST = "127.0.0.1"
@@ -61,9 +62,9 @@ async def run() -> int:
 
     sim = Simulator(seed=SEED)
     jira_app = sim.add_site("sandbox", jira_url, issues=ISSUES)
-    jira = uvicorn.Server(uvicorn.Config(jira_app, host=JIRA_HOST, port=JIRA_PORT, log_level="warning"))
+    jira = uvicorn.Server(uvicorn.Config(jira_app, host=JIRA_HOST, port=JIRA_PORT, log_level="warning", log_config=None))
     boxsync = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=app_port,
-                                            log_level="info"))
+                                            log_level="info", log_config=None))
     servers = [asyncio.create_task(jira.serve()), asyncio.create_task(boxsync.serve())]
     try:
         await _wait_started(jira, f"the Jira sandbox on {jira_url}")
@@ -92,8 +93,7 @@ BoxSync sandbox is running (Ctrl-C stops it).
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outgoing request is noise
+    logs.configure()
     try:
         return asyncio.run(run())
     except KeyboardInterrupt:

@@ -172,9 +172,14 @@ def test_cli_migrates_and_serves_the_descriptor(tmp_path):
                 assert proc.poll() is None and time.monotonic() < deadline, "boxsync serve did not start"
                 time.sleep(0.1)
         assert resp.status_code == 200 and resp.json()["baseUrl"] == f"http://127.0.0.1:{port}"
+        # An iframe load carries its JWT in the query; the access log must not.
+        token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZQ"
+        assert httpx.get(f"http://127.0.0.1:{port}/panel/wbs?issueKey=ABC-1&jwt={token}").status_code == 401
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        output = proc.communicate(timeout=15)[0]
+    assert "GET /panel/wbs?issueKey=ABC-1&jwt=[redacted]" in output, output[-2000:]
+    assert token not in output
     # Bad configuration: a clear message and exit code 2, never a traceback.
     bad = subprocess.run([sys.executable, "-m", "boxsync.cli", "serve"], capture_output=True, text=True,
                          env={**env, "BOXSYNC_ENV": "production"}, timeout=60)
