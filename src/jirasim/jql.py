@@ -1,7 +1,9 @@
-"""The JQL subset that scope rules use: parse to a small tree, evaluate against a `Site`.
+"""The JQL subset that scope rules, search and webhook filters use: parse to a small tree, evaluate
+against a `Site`.
 
 Supported clauses (field names case-insensitive):
-    project, key/issuekey/issue, id, issuetype/type, status, statusCategory, parent  with  = != IN NOT IN
+    project, key/issuekey/issue, id, issuetype/type, status, statusCategory, parent,
+    assignee, reporter (account ids), labels  with  = != IN NOT IN
     updated/updatedDate, created/createdDate  with  = != > >= < <=   ("yyyy-mm-dd[ HH:mm]", -7d, epoch ms)
     AND / OR / NOT (also && || !), parentheses, quoted values,
     ORDER BY key|id|created|updated|duedate|priority|status|issuetype|project|summary [ASC|DESC], … (≤7)
@@ -16,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from jirasim.model import Issue, Site
 
@@ -26,22 +28,25 @@ MAX_ORDER_BY = 7
 
 KEYWORDS = {"AND", "OR", "NOT", "IN", "ORDER", "BY", "ASC", "DESC", "EMPTY", "NULL", "IS"}
 OPERATORS = ("!=", ">=", "<=", "=", ">", "<", "!~", "~")
-LIST_FIELDS = {"project", "key", "id", "issuetype", "status", "statuscategory", "parent"}
+LIST_FIELDS = {"project", "key", "id", "issuetype", "status", "statuscategory", "parent", "assignee", "reporter",
+               "labels"}
+# Fields an issue may leave empty: like Jira, `!=` and `NOT IN` never match an empty value.
+OPTIONAL_FIELDS = {"parent", "assignee", "reporter", "labels"}
 DATE_FIELDS = {"updated", "created"}
 ALIASES = {
     "project": "project", "key": "key", "issuekey": "key", "issue": "key", "id": "key",
     "issuetype": "issuetype", "type": "issuetype", "status": "status", "statuscategory": "statuscategory",
-    "parent": "parent", "updated": "updated", "updateddate": "updated", "created": "created",
-    "createddate": "created",
+    "parent": "parent", "assignee": "assignee", "reporter": "reporter", "labels": "labels",
+    "updated": "updated", "updateddate": "updated", "created": "created", "createddate": "created",
 }
 ORDER_FIELDS = {"key": "key", "issuekey": "key", "id": "id", "created": "created", "createddate": "created",
                 "updated": "updated", "updateddate": "updated", "duedate": "duedate", "due": "duedate",
                 "priority": "priority", "status": "status", "issuetype": "issuetype", "type": "issuetype",
                 "project": "project", "summary": "summary", "rank": "id"}
 # Real Jira fields we do not evaluate: a clear message instead of "does not exist".
-KNOWN_UNSUPPORTED = {"assignee", "reporter", "summary", "text", "labels", "sprint", "fixversion", "component",
+KNOWN_UNSUPPORTED = {"summary", "text", "sprint", "fixversion", "component",
                      "resolution", "priority", "duedate", "due", "description", "comment", "creator", "watcher",
-                     "labels", "epic link", "filter", "cf", "issuelinktype", "statuscategorychangeddate", "resolved"}
+                     "epic link", "filter", "cf", "issuelinktype", "statuscategorychangeddate", "resolved"}
 
 
 class JqlError(ValueError):
@@ -109,7 +114,7 @@ def tokenize(text: str) -> list[Tok]:
 
 @dataclass(slots=True)
 class Clause:
-    field: str  # canonical: project key issuetype status statuscategory parent updated created
+    field: str  # canonical: project key issuetype status statuscategory parent assignee reporter labels updated created
     op: str  # = != in not in > >= < <=
     values: list[str]
     raw_field: str
@@ -135,6 +140,17 @@ class Query:
     where: object | None  # None = unbounded
     order_by: list[tuple[str, bool]]  # (canonical field, descending)
     text: str
+
+
+def clauses(node: object | None) -> Iterator[Clause]:
+    """The clauses of a parsed `where` tree, depth first (for callers that allow only some fields)."""
+    if isinstance(node, (And, Or)):
+        for part in node.parts:
+            yield from clauses(part)
+    elif isinstance(node, Not):
+        yield from clauses(node.part)
+    elif isinstance(node, Clause):
+        yield node
 
 
 class _Parser:
@@ -319,8 +335,10 @@ def _date_ms(value: str, raw_field: str) -> int:
                    f"'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
 
 
-def _resolve(site: Site, c: Clause) -> set[int]:
-    """The ids a list clause's values denote (project ids, issue ids, type ids, status ids, category keys)."""
+def _resolve(site: Site, c: Clause, subject: Issue | None = None) -> set:
+    """The ids a list clause's values denote (project ids, issue ids, type ids, status ids, category keys,
+    account ids, lower-cased labels). `subject`, the issue being matched, also resolves its own key or id:
+    a `jira:issue_deleted` webhook filter is evaluated after the site has forgotten the issue."""
     out: set = set()
     f = c.field
     for v in c.values:
@@ -331,6 +349,8 @@ def _resolve(site: Site, c: Clause) -> set[int]:
             out.add(p.id)
         elif f in ("key", "parent"):
             issue = site.issue(v)
+            if issue is None and subject is not None and v.strip().upper() in (subject.key, str(subject.id)):
+                issue = subject
             if issue is None:
                 if v.strip().isdigit():
                     continue  # Jira: unknown numeric ids simply match nothing
@@ -358,18 +378,24 @@ def _resolve(site: Site, c: Clause) -> set[int]:
             if match is None:
                 raise JqlError(f"The value '{v}' does not exist for the field '{c.raw_field}'.")
             out.add(match)
+        elif f in ("assignee", "reporter"):
+            if v not in site.users:
+                raise JqlError(f"The value '{v}' does not exist for the field '{c.raw_field}'.")
+            out.add(v)
+        elif f == "labels":
+            out.add(v.lower())
     return out
 
 
-def _compile(site: Site, node: object) -> Pred:
+def _compile(site: Site, node: object, subject: Issue | None = None) -> Pred:
     if isinstance(node, And):
-        preds = [_compile(site, p) for p in node.parts]
+        preds = [_compile(site, p, subject) for p in node.parts]
         return lambda i: all(p(i) for p in preds)
     if isinstance(node, Or):
-        preds = [_compile(site, p) for p in node.parts]
+        preds = [_compile(site, p, subject) for p in node.parts]
         return lambda i: any(p(i) for p in preds)
     if isinstance(node, Not):
-        inner = _compile(site, node.part)
+        inner = _compile(site, node.part, subject)
         return lambda i: not inner(i)
     assert isinstance(node, Clause)
     c = node
@@ -381,7 +407,7 @@ def _compile(site: Site, node: object) -> Pred:
             ">=": lambda a: a >= ms, "<": lambda a: a < ms, "<=": lambda a: a <= ms,
         }[c.op]
         return lambda i: cmp(getattr(i, attr))
-    wanted = _resolve(site, c)
+    wanted = _resolve(site, c, subject)
     negate = c.op in ("!=", "not in")
     if c.field == "project":
         get: Callable[[Issue], object] = lambda i: i.project_id  # noqa: E731
@@ -394,11 +420,18 @@ def _compile(site: Site, node: object) -> Pred:
     elif c.field == "statuscategory":
         cats = {sid: st.category for sid, st in site.statuses.items()}
         get = lambda i: cats[i.status_id]  # noqa: E731
+    elif c.field in ("assignee", "reporter"):
+        get = lambda i: getattr(i, c.field)  # noqa: E731
+    elif c.field == "labels":
+        # The only multi-valued field: `=` asks for any wanted label, `!=` for none of them.
+        labels = lambda i: {label.lower() for label in i.labels}  # noqa: E731
+        if negate:
+            return lambda i: bool(i.labels) and labels(i).isdisjoint(wanted)
+        return lambda i: not labels(i).isdisjoint(wanted)
     else:  # parent
         get = lambda i: i.parent_id  # noqa: E731
-        if negate:
-            # JQL `!=` never matches empty values.
-            return lambda i: i.parent_id is not None and i.parent_id not in wanted
+    if negate and c.field in OPTIONAL_FIELDS:
+        return lambda i: get(i) is not None and get(i) not in wanted
     if negate:
         return lambda i: get(i) not in wanted
     return lambda i: get(i) in wanted
@@ -490,5 +523,6 @@ def search(site: Site, query: Query | str, *, visible: Callable[[Issue], bool] |
 
 
 def matches(site: Site, query: Query | str, issue: Issue) -> bool:
+    """Whether `issue` matches; it may already be deleted from `site` (see `_resolve`)."""
     q = parse(query) if isinstance(query, str) else query
-    return True if q.where is None else _compile(site, q.where)(issue)
+    return True if q.where is None else _compile(site, q.where, issue)(issue)

@@ -217,6 +217,9 @@ class ChangeEvent:
     link: dict | None
     user: dict | None
     timestamp: int  # epoch ms
+    # The issue itself, for issue events. Kept on the event because after `issue_deleted` the site
+    # no longer has it, and webhook JQL filters still have to be evaluated against it.
+    subject: Issue | None = None
 
 
 # --- the site ------------------------------------------------------------------------------------
@@ -356,6 +359,15 @@ class Site:
                 permission in p for p in user.project_permissions.values()
             )
         return permission in user.project_permissions.get(project_id, user.default_permissions)
+
+    def admin_account_id(self) -> str:
+        """The site admin: the default admin if present, else any user holding ADMINISTER."""
+        if DEFAULT_ADMIN_ACCOUNT_ID in self.users:
+            return DEFAULT_ADMIN_ACCOUNT_ID
+        for user in self.users.values():
+            if ADMINISTER in user.global_permissions:
+                return user.account_id
+        return DEFAULT_ADMIN_ACCOUNT_ID
 
     def add_project(self, key: str, name: str, *, lead_account_id: str | None = None, id: int | None = None) -> Project:
         if self.project_by_key(key) is not None:
@@ -540,7 +552,8 @@ class Site:
                 self._forget(issue)
                 raise
         if emit:
-            self.emit(ChangeEvent("issue_created", self._snapshot(issue), None, None, self._user_json(user), ts))
+            self.emit(ChangeEvent("issue_created", self._snapshot(issue), None, None, self._user_json(user), ts,
+                                  issue))
         return issue
 
     def edit_issue(self, issue: Issue | str | int, fields: dict, *, user: str | None = None,
@@ -560,7 +573,7 @@ class Site:
         changelog = self._record(target, items, user, target.updated)
         if emit:
             self.emit(ChangeEvent("issue_updated", self._snapshot(target), changelog, None,
-                                  self._user_json(user), target.updated))
+                                  self._user_json(user), target.updated, target))
         return changelog
 
     def delete_issue(self, issue: Issue | str | int, *, user: str | None = None, delete_subtasks: bool = True) -> None:
@@ -581,7 +594,7 @@ class Site:
             if kid in self.issues:
                 self.issues[kid].parent_id = None
         self._forget(target)
-        self.emit(ChangeEvent("issue_deleted", snapshot, None, None, self._user_json(user), now_ms()))
+        self.emit(ChangeEvent("issue_deleted", snapshot, None, None, self._user_json(user), now_ms(), target))
 
     def _forget(self, issue: Issue) -> None:
         self.issues.pop(issue.id, None)
@@ -624,7 +637,8 @@ class Site:
         ts = max(now_ms(), target.updated + 1)
         target.updated = ts
         changelog = self._record(target, items, user, ts)
-        self.emit(ChangeEvent("issue_updated", self._snapshot(target), changelog, None, self._user_json(user), ts))
+        self.emit(ChangeEvent("issue_updated", self._snapshot(target), changelog, None, self._user_json(user), ts,
+                              target))
         for kid in list(self.children.get(target.id, ())):
             child = self.issues.get(kid)
             if child and self.issue_types[child.issuetype_id].subtask:

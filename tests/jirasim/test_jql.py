@@ -147,3 +147,44 @@ def test_search_speed_on_100k() -> None:
     result = jql.search(s, "project = ALPHA AND statusCategory != Done ORDER BY key")
     assert result
     assert time.perf_counter() - started < 1.0
+
+
+def test_assignee_reporter_and_labels() -> None:
+    s = Site("people", "http://jira.test")
+    s.add_project("ALPHA", "Alpha")
+    bob = s.add_user("bob@example.com", "Bob").account_id
+    mine = s.create_issue("ALPHA", "mine", fields={"assignee": {"accountId": bob}, "labels": ["Sync", "ops"]})
+    other = s.create_issue("ALPHA", "other", user=bob)
+    bare = s.create_issue("ALPHA", "bare")
+    assert jql.search(s, f"assignee = {bob}") == [mine.id]
+    assert jql.search(s, f'reporter = "{bob}"') == [other.id]
+    # `!=` and NOT IN never match an empty value, as on Jira.
+    assert jql.search(s, f"assignee != {bob}") == []
+    assert set(jql.search(s, f"reporter not in ({bob})")) == {mine.id, bare.id}
+    assert jql.search(s, "labels = sync") == jql.search(s, "labels in (nope, OPS)") == [mine.id]
+    assert jql.search(s, "labels != sync") == [] and jql.search(s, "labels != x") == [mine.id]
+    with pytest.raises(jql.JqlError, match="The value 'ghost' does not exist for the field 'assignee'"):
+        jql.search(s, "assignee = ghost")
+
+
+def test_matches_a_just_deleted_issue() -> None:
+    # jira:issue_deleted webhook filters run after the site has forgotten the issue.
+    s = Site("gone", "http://jira.test")
+    populate(s, issues=20, seed=3)
+    deleted = []
+    s.listeners.append(lambda event: deleted.append(event.subject) if event.kind == "issue_deleted" else None)
+    issue = s.issue("ALPHA-2")
+    s.delete_issue(issue)
+    assert deleted[-1] is issue and s.issue(issue.id) is None
+    assert jql.matches(s, f"key = ALPHA-2 AND id = {issue.id} AND project = ALPHA", issue)
+    assert jql.matches(s, "issuekey in (ALPHA-2, ALPHA-3)", issue)
+    assert not jql.matches(s, "key != ALPHA-2", issue)
+    assert not jql.matches(s, "project = BRAVO", issue)
+    with pytest.raises(jql.JqlError):
+        jql.matches(s, "key = ALPHA-2", s.issue("ALPHA-3"))  # only the subject itself resolves
+
+
+def test_clauses_walks_the_tree() -> None:
+    query = jql.parse("project = A AND NOT (status = Done OR labels in (x)) ORDER BY key")
+    assert [c.field for c in jql.clauses(query.where)] == ["project", "status", "labels"]
+    assert list(jql.clauses(jql.parse("ORDER BY key").where)) == []

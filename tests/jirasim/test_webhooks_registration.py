@@ -156,3 +156,35 @@ def test_admin_webhook_without_secret_is_unsigned_and_exclude_body():
         [seen] = env.peer.seen_at("/hooks/bare")
         assert seen.body == b"" and "x-hub-signature" not in seen.headers
         assert json.dumps(seen.headers).count("x-atlassian-webhook-identifier") == 1
+
+
+def test_jql_filters_apply_to_deleted_issues_and_are_checked_at_registration():
+    with running() as env:
+        env.install()
+        results = register(
+            env,
+            {"events": ["jira:issue_deleted"], "jqlFilter": "project = DEMO AND issuetype = Bug"},
+            {"events": ["jira:issue_deleted"], "jqlFilter": "created >= -1d"},  # not in the dynamic subset
+            {"events": ["jira:issue_deleted"], "jqlFilter": "project = DEMO ORDER BY key"},
+            {"events": ["jira:issue_deleted"], "jqlFilter": "project = = DEMO"},
+        ).json()["webhookRegistrationResult"]
+        assert "createdWebhookId" in results[0]
+        assert all(r.get("errors") for r in results[1:])
+
+        base = f"{env.site_url}/rest/webhooks/1.0/webhook"
+        invalid = env.client.post(base, auth=env.admin_auth(), json={
+            "name": "bad", "url": env.peer.base_url + "/hooks/admin", "events": ["jira:issue_deleted"],
+            "filters": {"issue-related-events-section": "project in ("}})
+        assert invalid.status_code == 400 and invalid.json()["errors"]["filters"].startswith("Invalid JQL: ")
+        admin = env.client.post(base, auth=env.admin_auth(), json={
+            "name": "recent", "url": env.peer.base_url + "/hooks/admin", "events": ["jira:issue_deleted"],
+            "filters": {"issue-related-events-section": "created >= -1d AND issuetype = Task"}})
+        assert admin.status_code == 201, admin.text
+
+        bug = env.create_issue("DEMO", "a bug", issuetype="Bug")
+        task = env.create_issue("DEMO", "a task")
+        env.delete_issue(task)
+        env.delete_issue(bug)
+        env.flush()
+        assert [s.json()["issue"]["fields"]["summary"] for s in env.peer.seen_at("/hooks/dynamic")] == ["a bug"]
+        assert [s.json()["issue"]["key"] for s in env.peer.seen_at("/hooks/admin")] == [task.key]

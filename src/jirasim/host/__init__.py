@@ -4,8 +4,8 @@ pages, all.js, the OAuth 2.0 token endpoint and webhook delivery.
 `jirasim.app` mounts `routes(sim, site)` on each site and runs `startup`/`shutdown` in its lifespan.
 Modules: `keys` (RS256 install keys), `connect` (install, lifecycle, control API), `pages` (issue view,
 servlet pages, context tokens, all.js), `oauth` (JWT-bearer token endpoint), `webhooks`
-(registrations, payloads, REST), `delivery` (worker, retries, faults), `signing` (JWT shapes),
-`filters` (webhook JQL on event snapshots), `bridge` (what the host reads from the core model).
+(registrations, payloads, JQL filters, REST), `delivery` (worker, retries, faults), `signing` (JWT
+shapes), `state` (host state attached to model objects). They read and change `jirasim.model` directly.
 
 Endpoints on every site (control ones need no auth):
   GET  /_jirasim/install-keys/{kid}            PEM public key (404 unknown); any site serves all kids
@@ -34,9 +34,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from jirasim.host import connect, keys, oauth, pages, webhooks
+from jirasim.model import Simulator, Site
 
 
-def routes(sim, site) -> list[BaseRoute]:  # noqa: ANN001
+def routes(sim: Simulator, site: Site) -> list[BaseRoute]:
     return [
         *keys.routes(sim, site),
         *connect.routes(sim, site),
@@ -46,10 +47,10 @@ def routes(sim, site) -> list[BaseRoute]:  # noqa: ANN001
     ]
 
 
-async def startup(sim, site) -> None:  # noqa: ANN001
+async def startup(sim: Simulator, site: Site) -> None:
     keys.site_key(sim, site)  # pay the RSA cost at startup, not during the first install
     await webhooks.startup(sim, site)
 
 
-async def shutdown(sim, site) -> None:  # noqa: ANN001
+async def shutdown(sim: Simulator, site: Site) -> None:
     await webhooks.shutdown(sim, site)

@@ -28,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jirasim.host import bridge, keys
-from jirasim.host.state import attached
+from jirasim.host import keys
 from jirasim.host.signing import LIFECYCLE_TOKEN_TTL, app_request_token, query_string_hash
+from jirasim.host.state import attached
+from jirasim.model import ADMINISTER, PROJECT_PERMISSIONS, InstalledApp, Simulator, Site
 
 SERVER_VERSION = "100288"
 PLUGINS_VERSION = "1001.0.0-SNAPSHOT"
@@ -56,18 +57,27 @@ class _SiteIdentity:
     client_key: str
 
 
-def client_key(site: object) -> str:
+def client_key(site: Site) -> str:
     """The site's clientKey: a UUID, the same for every app and every reinstall."""
     # Derived from the site's name and URL, so a restarted sandbox is the same site to an app (as a
     # real site's clientKey never changes) instead of a new tenant on every run.
-    name = f"jirasim:{getattr(site, 'name', '')}:{getattr(site, 'base_url', '')}"
+    name = f"jirasim:{site.name}:{site.base_url}"
     return attached(site, "identity", lambda: _SiteIdentity(str(uuid.uuid5(uuid.NAMESPACE_URL, name)))).client_key
 
 
-def app_url(app: Any, path: str) -> str:
+def app_url(app: InstalledApp, path: str) -> str:
     """A descriptor URL (relative to baseUrl, `/x` or `x`) as an absolute URL."""
     base = app.base_url.rstrip("/")
     return base + (path if path.startswith("/") else "/" + path)
+
+
+def display_name(entry: dict) -> str:
+    """The `name` of a descriptor or one of its modules (a plain string or an i18n `{"value": …}`),
+    else its key."""
+    name = entry.get("name")
+    if isinstance(name, dict):
+        name = name.get("value")
+    return str(name or entry.get("key") or "")
 
 
 def validate_descriptor(descriptor: Any) -> list[str]:
@@ -92,8 +102,8 @@ def validate_descriptor(descriptor: Any) -> list[str]:
     return errors
 
 
-def lifecycle_payload(site: object, app: Any, event: str) -> dict[str, Any]:
-    base = bridge.base_url(site)
+def lifecycle_payload(site: Site, app: InstalledApp, event: str) -> dict[str, Any]:
+    base = site.base_url
     return {
         "key": app.key,
         "clientKey": app.client_key,
@@ -114,13 +124,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def install_token(sim: object, site: object, app: Any, url: str, *, tamper: str | None = None) -> str | None:
+def install_token(sim: Simulator, site: Site, app: InstalledApp, url: str, *,
+                  tamper: str | None = None) -> str | None:
     """The RS256 lifecycle token for `POST url`, or a deliberately broken one."""
     key = keys.site_key(sim, site)
     issued = int(time.time())
     claims: dict[str, Any] = {
         "iss": app.client_key,
-        "sub": bridge.admin_account_id(site),
+        "sub": site.admin_account_id(),
         "aud": app.base_url,
         "qsh": query_string_hash("POST", url, app.base_url),
         "iat": issued,
@@ -183,8 +194,8 @@ async def fetch_descriptor(descriptor_url: str) -> dict[str, Any]:
     return descriptor
 
 
-async def install(sim: object, site: object, descriptor_url: str | None = None, *,
-                  descriptor: dict | None = None, tamper: str | None = None) -> Any:
+async def install(sim: Simulator, site: Site, descriptor_url: str | None = None, *,
+                  descriptor: dict | None = None, tamper: str | None = None) -> InstalledApp:
     """Install (or reinstall) an app; returns the stored `InstalledApp`, raises `InstallError`."""
     if tamper is not None and tamper not in TAMPERS:
         raise InstallError(400, {"error": "unknown_tamper", "allowed": sorted(TAMPERS)})
@@ -197,10 +208,10 @@ async def install(sim: object, site: object, descriptor_url: str | None = None, 
         raise InstallError(400, {"error": "descriptor_invalid", "errors": errors})
 
     key = descriptor["key"]
-    previous = bridge.apps(site).get(key)
+    previous = site.apps.get(key)
     scopes = frozenset(str(s).upper() for s in descriptor.get("scopes", []) or ["READ"])
-    app = bridge.new_installed_app(
-        site,
+    # Not stored on the site yet: the app must accept `installed` first.
+    app = InstalledApp(
         key=key,
         base_url=descriptor["baseUrl"].rstrip("/"),
         client_key=client_key(site),
@@ -210,7 +221,7 @@ async def install(sim: object, site: object, descriptor_url: str | None = None, 
         descriptor=descriptor,
         scopes=scopes,
         enabled=True,
-        app_account_id=previous.app_account_id if previous else None,
+        app_account_id=previous.app_account_id if previous else "",
     )
     url = app_url(app, descriptor["lifecycle"]["installed"])
     token = install_token(sim, site, app, url, tamper=tamper)
@@ -223,21 +234,47 @@ async def install(sim: object, site: object, descriptor_url: str | None = None, 
     if not 200 <= response.status_code < 300:
         raise InstallError(502, {"error": "installed_callback_failed", "key": key,
                                  "status": response.status_code, "body": response.text[:2000]})
-    bridge.store_app(site, app)
+    _store(site, app)
     # `enabled` follows a successful install; it is an asynchronous notification, so its outcome
     # does not change the install result.
     await send_enable_state(site, app, "enabled")
     return app
 
 
-async def send_enable_state(site: object, app: Any, event: str) -> int | None:
+def _store(site: Site, app: InstalledApp) -> None:
+    """Store the app and give it its app user (Jira creates one per installed Connect app)."""
+    if not app.app_account_id or app.app_account_id not in site.users:
+        account = site.add_user(f"{app.key}@connect.atlassian.com", display_name(app.descriptor),
+                                account_type="app", account_id=app.app_account_id or None)
+        app.app_account_id = account.account_id
+    account = site.users[app.app_account_id]
+    account.active = True
+    # App users sit in the atlassian-addons-project-access role (every project permission); the
+    # ADMIN scope also makes them Jira administrators. Scopes still limit what the app may do.
+    account.default_permissions = PROJECT_PERMISSIONS
+    account.global_permissions = frozenset({ADMINISTER}) if "ADMIN" in app.scopes else frozenset()
+    site.apps[app.key] = app
+
+
+def _remove(site: Site, key: str) -> None:
+    """Forget the app and revoke the OAuth tokens it was granted."""
+    app = site.apps.pop(key, None)
+    if app is not None and app.app_account_id in site.users:
+        # Jira deactivates the app user on uninstall; its history stays attributed to it.
+        site.users[app.app_account_id].active = False
+    for token, grant in list(site.oauth_tokens.items()):
+        if grant.app_key == key:
+            del site.oauth_tokens[token]
+
+
+async def send_enable_state(site: Site, app: InstalledApp, event: str) -> int | None:
     """POST the HS256-signed `enabled`/`disabled` lifecycle if the descriptor declares it."""
     path = (app.descriptor.get("lifecycle") or {}).get(event)
     if not isinstance(path, str):
         return None
     url = app_url(app, path)
     token = app_request_token(client_key=app.client_key, shared_secret=app.shared_secret, method="POST",
-                              url=url, app_base_url=app.base_url, sub=bridge.admin_account_id(site))
+                              url=url, app_base_url=app.base_url, sub=site.admin_account_id())
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
             response = await _post_lifecycle(client, url, lifecycle_payload(site, app, event), token)
@@ -246,9 +283,9 @@ async def send_enable_state(site: object, app: Any, event: str) -> int | None:
         return None
 
 
-async def uninstall(sim: object, site: object, key: str) -> int | None:
+async def uninstall(sim: Simulator, site: Site, key: str) -> int | None:
     """Send the signed `uninstalled` lifecycle (not retried, outcome ignored) and remove the app."""
-    app = bridge.apps(site).get(key)
+    app = site.apps.get(key)
     if app is None:
         raise InstallError(404, {"error": f"app {key} is not installed"})
     status: int | None = None
@@ -264,23 +301,23 @@ async def uninstall(sim: object, site: object, key: str) -> int | None:
             status = response.status_code
         except httpx.HTTPError:
             status = None
-    bridge.remove_app(site, key)
+    _remove(site, key)
     return status
 
 
-async def set_enabled(site: object, key: str, enabled: bool) -> tuple[Any, int | None]:
-    app = bridge.apps(site).get(key)
+async def set_enabled(site: Site, key: str, enabled: bool) -> tuple[InstalledApp, int | None]:
+    app = site.apps.get(key)
     if app is None:
         raise InstallError(404, {"error": f"app {key} is not installed"})
-    app = bridge.update_app(site, app, enabled=enabled)
+    app.enabled = enabled
     status = await send_enable_state(site, app, "enabled" if enabled else "disabled")
     return app, status
 
 
-def describe(app: Any) -> dict[str, Any]:
+def describe(app: InstalledApp) -> dict[str, Any]:
     return {
         "key": app.key,
-        "name": bridge.descriptor_name(app.descriptor),
+        "name": display_name(app.descriptor),
         "baseUrl": app.base_url,
         "clientKey": app.client_key,
         "oauthClientId": app.oauth_client_id,
@@ -291,7 +328,7 @@ def describe(app: Any) -> dict[str, Any]:
     }
 
 
-def routes(sim: object, site: object) -> list[Route]:
+def routes(sim: Simulator, site: Site) -> list[Route]:
     async def install_route(request: Request) -> Response:
         try:
             body = await request.json()
@@ -305,10 +342,10 @@ def routes(sim: object, site: object) -> list[Route]:
         except InstallError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
         return JSONResponse({**describe(app), "status": "installed", "installKeysUrl": keys.keys_url(site),
-                             "oauthUrl": bridge.base_url(site)})
+                             "oauthUrl": site.base_url})
 
     async def list_route(request: Request) -> Response:
-        return JSONResponse({"apps": [describe(a) for a in bridge.apps(site).values()]})
+        return JSONResponse({"apps": [describe(a) for a in site.apps.values()]})
 
     async def action_route(request: Request) -> Response:
         key, action = request.path_params["key"], request.path_params["action"]
@@ -325,7 +362,7 @@ def routes(sim: object, site: object) -> list[Route]:
 
     async def secret_route(request: Request) -> Response:
         # Tests of apps sometimes need to mint tokens the way the site would (e.g. a context JWT).
-        app = bridge.apps(site).get(request.path_params["key"])
+        app = site.apps.get(request.path_params["key"])
         if app is None:
             return JSONResponse({"error": "not installed"}, status_code=404)
         return JSONResponse({**describe(app), "sharedSecret": app.shared_secret})

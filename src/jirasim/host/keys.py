@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from jirasim.host import bridge
 from jirasim.host.state import attached
+from jirasim.model import Simulator, Site
 
 KEYS_PATH = "/_jirasim/install-keys"
 
@@ -52,11 +52,11 @@ def _pool_key(index: int) -> tuple[rsa.RSAPrivateKey, str]:
         return _pool[index]
 
 
-def _registry(sim: object) -> _Registry:
+def _registry(sim: Simulator) -> _Registry:
     return attached(sim, "install_keys", _Registry)
 
 
-def site_key(sim: object, site: object) -> InstallKey:
+def site_key(sim: Simulator, site: Site) -> InstallKey:
     """The site's install key, created (and registered with the Simulator) on first use."""
     def create() -> InstallKey:
         registry = _registry(sim)
@@ -71,22 +71,22 @@ def site_key(sim: object, site: object) -> InstallKey:
     return attached(site, "install_key", create)
 
 
-def public_pem(sim: object, kid: str) -> str | None:
+def public_pem(sim: Simulator, kid: str) -> str | None:
     registry = _registry(sim)
     if kid not in registry.by_kid:
         # A site that never started has no key yet; make sure every site of the Simulator has one.
-        for site in bridge.sites_of(sim):
+        for site in sim.sites.values():
             site_key(sim, site)
     key = registry.by_kid.get(kid)
     return key.public_pem if key else None
 
 
-def keys_url(site: object) -> str:
+def keys_url(site: Site) -> str:
     """What an app should use as its install-keys base URL (BoxSync: BOXSYNC_INSTALL_KEYS_URL)."""
-    return bridge.base_url(site) + KEYS_PATH
+    return site.base_url + KEYS_PATH
 
 
-def routes(sim: object, site: object) -> list[Route]:
+def routes(sim: Simulator, site: Site) -> list[Route]:
     async def get_key(request: Request) -> Response:
         pem = public_pem(sim, request.path_params["kid"])
         if pem is None:

@@ -9,6 +9,7 @@ its site by `tnt`; the access token is stored in that site's `oauth_tokens`, whe
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import jwt
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jirasim.host import bridge
+from jirasim.model import InstalledApp, OAuthToken, Simulator, Site
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ISS_PREFIX = "urn:atlassian:connect:clientid:"
@@ -32,15 +33,15 @@ class OAuthError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-def _find_app(sim: Any, client_id: str) -> tuple[Any, Any] | None:
-    for site in bridge.sites_of(sim):
-        for app in bridge.apps(site).values():
+def _find_app(sim: Simulator, client_id: str) -> tuple[Site, InstalledApp] | None:
+    for site in sim.sites.values():
+        for app in site.apps.values():
             if app.oauth_client_id == client_id:
                 return site, app
     return None
 
 
-def exchange(sim: Any, token_site: Any, assertion: str, requested_scope: str | None) -> dict[str, Any]:
+def exchange(sim: Simulator, token_site: Site, assertion: str, requested_scope: str | None) -> dict[str, Any]:
     """Verify a JWT-bearer assertion and mint an access token; raises `OAuthError`."""
     try:
         unverified = jwt.decode(assertion, options={"verify_signature": False})
@@ -58,21 +59,21 @@ def exchange(sim: Any, token_site: Any, assertion: str, requested_scope: str | N
     site, app = found
     try:
         claims = jwt.decode(
-            assertion, app.shared_secret, algorithms=["HS256"], audience=bridge.base_url(token_site),
+            assertion, app.shared_secret, algorithms=["HS256"], audience=token_site.base_url,
             leeway=LEEWAY, options={"require": ["iss", "sub", "aud", "exp", "iat"]},
         )
     except jwt.InvalidAudienceError as exc:
-        raise OAuthError("invalid_grant", f"aud must be {bridge.base_url(token_site)}") from exc
+        raise OAuthError("invalid_grant", f"aud must be {token_site.base_url}") from exc
     except jwt.ExpiredSignatureError as exc:
         raise OAuthError("invalid_grant", "Assertion has expired") from exc
     except jwt.InvalidSignatureError as exc:
         raise OAuthError("invalid_grant", "Assertion signature is invalid", 401) from exc
     except jwt.PyJWTError as exc:
         raise OAuthError("invalid_grant", f"Invalid assertion: {exc}") from exc
-    if claims["exp"] > bridge.now() + MAX_ASSERTION_LIFETIME:
+    if claims["exp"] > time.time() + MAX_ASSERTION_LIFETIME:
         raise OAuthError("invalid_grant", f"Assertion expires more than {MAX_ASSERTION_LIFETIME} s in the future")
     tnt = claims.get("tnt")
-    if not isinstance(tnt, str) or tnt.rstrip("/") != bridge.base_url(site):
+    if not isinstance(tnt, str) or tnt.rstrip("/") != site.base_url:
         raise OAuthError("invalid_grant", "tnt must be the base URL of the site the app is installed on")
     if not app.enabled:
         raise OAuthError("unauthorized_client", "The app is disabled", 401)
@@ -82,7 +83,7 @@ def exchange(sim: Any, token_site: Any, assertion: str, requested_scope: str | N
     if not isinstance(sub, str) or not sub.startswith(SUB_PREFIX):
         raise OAuthError("invalid_grant", f"sub must be {SUB_PREFIX}<accountId>")
     account_id = sub[len(SUB_PREFIX):]
-    user = bridge.user(site, account_id)
+    user = site.users.get(account_id)
     if user is None or not user.active:
         raise OAuthError("invalid_grant", "The user does not exist or is inactive")
 
@@ -93,13 +94,12 @@ def exchange(sim: Any, token_site: Any, assertion: str, requested_scope: str | N
             raise OAuthError("invalid_scope", "Requested scopes exceed the app's scopes")
         granted = requested
     access_token = secrets.token_urlsafe(32)
-    site.oauth_tokens[access_token] = bridge.new_oauth_token(access_token, account_id, app.key,
-                                                             bridge.now() + TOKEN_TTL)
+    site.oauth_tokens[access_token] = OAuthToken(access_token, account_id, app.key, time.time() + TOKEN_TTL)
     return {"access_token": access_token, "expires_in": TOKEN_TTL, "token_type": "Bearer",
             "scope": " ".join(sorted(granted))}
 
 
-def routes(sim: Any, site: Any) -> list[Route]:
+def routes(sim: Simulator, site: Site) -> list[Route]:
     async def token(request: Request) -> Response:
         form = await request.form()
         try:

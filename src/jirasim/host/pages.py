@@ -23,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from jirasim.host import bridge
+from jirasim.host.connect import display_name
 from jirasim.host.signing import CONTEXT_TOKEN_TTL, app_request_token, context_token
+from jirasim.model import ADMINISTER, BROWSE, InstalledApp, Issue, Simulator, Site
+from jirasim.render import render_issue
 
 CONNECT_VERSION = "1001.0.0-SNAPSHOT"
 ISSUE_PANEL_PREFIX = "atl.jira.view.issue."
@@ -41,14 +43,7 @@ _STATIC = Path(__file__).resolve().parent.parent / "static"
 _CONTEXT_VAR = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
 
-def _module_name(module: dict) -> str:
-    name = module.get("name")
-    if isinstance(name, dict):
-        name = name.get("value")
-    return str(name or module.get("key") or "")
-
-
-def iframe_url(site: Any, app: Any, module_key: str, module_url: str, context: dict[str, str],
+def iframe_url(site: Site, app: InstalledApp, module_key: str, module_url: str, context: dict[str, str],
                account_id: str | None, *, cacheable: bool = False) -> str:
     """The signed iframe URL Jira would render for a module (absolute, ends with `&jwt=…`)."""
     path = _CONTEXT_VAR.sub(lambda m: quote(str(context.get(m.group(1), "")), safe=""), module_url)
@@ -60,7 +55,7 @@ def iframe_url(site: Any, app: Any, module_key: str, module_url: str, context: d
         return url.split("?", 1)[0]
     split = urlsplit(url)
     pairs = parse_qsl(split.query, keep_blank_values=True) + [
-        ("lic", "none"), ("cp", ""), ("xdm_e", bridge.base_url(site)), ("xdm_c", f"channel-{module_key}"),
+        ("lic", "none"), ("cp", ""), ("xdm_e", site.base_url), ("xdm_c", f"channel-{module_key}"),
         ("cv", CONNECT_VERSION),
     ]
     # Every reserved character encoded (`xdm_e=http%3A%2F%2F…`), spaces as %20, as Jira renders it.
@@ -71,7 +66,7 @@ def iframe_url(site: Any, app: Any, module_key: str, module_url: str, context: d
     return f"{unsigned}&jwt={token}"
 
 
-def issue_context(site: Any, issue: Any) -> dict[str, str]:
+def issue_context(site: Site, issue: Issue) -> dict[str, str]:
     project = site.projects.get(issue.project_id)
     return {
         "issue.id": str(issue.id), "issue.key": issue.key, "issuetype.id": str(issue.issuetype_id),
@@ -91,11 +86,11 @@ def _js_context(context: dict[str, str]) -> dict[str, Any]:
     return {"jira": jira, "license": {"active": False}}
 
 
-def _viewer(request: Request, site: Any) -> str:
-    return request.query_params.get("as") or bridge.admin_account_id(site)
+def _viewer(request: Request, site: Site) -> str:
+    return request.query_params.get("as") or site.admin_account_id()
 
 
-def _frame(site: Any, app: Any, module_key: str, name: str, url: str, context: dict[str, str],
+def _frame(site: Site, app: InstalledApp, module_key: str, name: str, url: str, context: dict[str, str],
            account_id: str, *, cacheable: bool = False, height: str | None = None) -> dict[str, Any]:
     return {
         "app_key": app.key, "module_key": module_key, "name": name, "height": height or "200px",
@@ -104,10 +99,10 @@ def _frame(site: Any, app: Any, module_key: str, name: str, url: str, context: d
     }
 
 
-def issue_panels(site: Any, issue: Any, account_id: str) -> list[dict[str, Any]]:
+def issue_panels(site: Site, issue: Issue, account_id: str) -> list[dict[str, Any]]:
     context = issue_context(site, issue)
     frames = []
-    for app in bridge.apps(site).values():
+    for app in site.apps.values():
         if not app.enabled:
             continue
         modules = app.descriptor.get("modules") or {}
@@ -116,18 +111,18 @@ def issue_panels(site: Any, issue: Any, account_id: str) -> list[dict[str, Any]]
                         key=lambda p: p.get("weight", 100))
         for panel in panels:
             layout = panel.get("layout") or {}
-            frames.append(_frame(site, app, panel["key"], _module_name(panel), panel["url"], context, account_id,
+            frames.append(_frame(site, app, panel["key"], display_name(panel), panel["url"], context, account_id,
                                  height=layout.get("height")))
         for kind in ISSUE_VIEW_MODULES:
             for module in modules.get(kind) or []:
                 target = module.get("target") or {}
                 if target.get("url"):
-                    frames.append(_frame(site, app, module["key"], _module_name(module), target["url"],
+                    frames.append(_frame(site, app, module["key"], display_name(module), target["url"],
                                          context, account_id))
     return frames
 
 
-def find_page_module(app: Any, module_key: str) -> tuple[str, dict] | None:
+def find_page_module(app: InstalledApp, module_key: str) -> tuple[str, dict] | None:
     modules = app.descriptor.get("modules") or {}
     for kind in PAGE_MODULES:
         entries = modules.get(kind)
@@ -141,38 +136,38 @@ def _not_found(message: str = NOT_FOUND) -> HTMLResponse:
     return HTMLResponse(_TEMPLATES.get_template("host_404.html").render(message=message), status_code=404)
 
 
-def routes(sim: Any, site: Any) -> list[Route]:
+def routes(sim: Simulator, site: Site) -> list[Route]:
     async def browse(request: Request) -> Response:
         account_id = _viewer(request, site)
-        issue = bridge.issue(site, request.path_params["issue_key"])
-        if issue is None or not bridge.can_browse(site, account_id, issue):
+        issue = site.issue(request.path_params["issue_key"])
+        if issue is None or not site.has_permission(account_id, BROWSE, issue.project_id):
             return _not_found()
-        rendered = bridge.render_issue(site, issue)
+        rendered = render_issue(site, issue)
         html = _TEMPLATES.get_template("host_browse.html").render(
-            site_base=bridge.base_url(site), issue=rendered, fields=rendered.get("fields") or {},
-            viewer=bridge.user(site, account_id), panels=issue_panels(site, issue, account_id),
+            site_base=site.base_url, issue=rendered, fields=rendered.get("fields") or {},
+            viewer=site.users.get(account_id), panels=issue_panels(site, issue, account_id),
         )
         return HTMLResponse(html)
 
     async def servlet(request: Request) -> Response:
         account_id = _viewer(request, site)
-        app = bridge.apps(site).get(request.path_params["app_key"])
+        app = site.apps.get(request.path_params["app_key"])
         found = find_page_module(app, request.path_params["module_key"]) if app and app.enabled else None
         if found is None:
             return _not_found("The page you are looking for does not exist.")
         kind, module = found
-        user = bridge.user(site, account_id)
+        user = site.users.get(account_id)
         if user is None or not user.active:
             return _not_found("You must log in to view this page.")
-        if kind in ADMIN_MODULES and not bridge.is_admin(site, account_id):
+        if kind in ADMIN_MODULES and not site.has_permission(account_id, ADMINISTER):
             return HTMLResponse(_TEMPLATES.get_template("host_404.html").render(
                 message="You do not have permission to view this page."), status_code=403)
         # Context comes from the page URL, as on Jira (`?project.key=…`, `?ac.<name>=…`).
         context = {k: v for k, v in request.query_params.items() if k != "as"}
-        frame = _frame(site, app, module["key"], _module_name(module), module["url"], context, account_id,
+        frame = _frame(site, app, module["key"], display_name(module), module["url"], context, account_id,
                        cacheable=bool(module.get("cacheable")), height="600px")
         html = _TEMPLATES.get_template("host_page.html").render(
-            site_base=bridge.base_url(site), title=_module_name(module), frame=frame,
+            site_base=site.base_url, title=display_name(module), frame=frame,
             viewer=user, full_page=bool(module.get("fullPage")),
         )
         return HTMLResponse(html)
@@ -184,11 +179,11 @@ def routes(sim: Any, site: Any) -> list[Route]:
             body = None
         if not isinstance(body, dict):
             return JSONResponse({"error": "JSON object required"}, status_code=400)
-        app = bridge.apps(site).get(str(body.get("appKey")))
+        app = site.apps.get(str(body.get("appKey")))
         if app is None or not app.enabled:
             return JSONResponse({"error": "app not installed or disabled"}, status_code=404)
-        account_id = body.get("accountId") or bridge.admin_account_id(site)
-        user = bridge.user(site, account_id)
+        account_id = body.get("accountId") or site.admin_account_id()
+        user = site.users.get(account_id)
         if user is None or not user.active:
             return JSONResponse({"error": "unknown or inactive user"}, status_code=400)
         context = body.get("context") if isinstance(body.get("context"), dict) else {}

@@ -10,13 +10,15 @@ from __future__ import annotations
 import weakref
 from typing import Callable, TypeVar
 
+from jirasim.model import Simulator, Site
+
 T = TypeVar("T")
 
 _ATTR = "_jirasim_host_state"
 _fallback: dict[tuple[int, str], object] = {}
 
 
-def attached(owner: object, name: str, factory: Callable[[], T]) -> T:
+def attached(owner: Simulator | Site, name: str, factory: Callable[[], T]) -> T:
     """The `name` state of `owner`, created with `factory()` on first use."""
     attr = f"{_ATTR}_{name}"
     existing = getattr(owner, attr, None)

@@ -11,6 +11,7 @@ delivery worker (`jirasim.host.delivery`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import itertools
@@ -25,11 +26,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jirasim.host import bridge
+from jirasim import jql
+from jirasim.auth import Caller, authenticate, require_scope
+from jirasim.errors import NOT_AUTHENTICATED, JiraError, error_response
 from jirasim.host.delivery import Dispatcher, Message
-from jirasim.host.filters import FilterError, compile_filter
 from jirasim.host.signing import app_request_token
 from jirasim.host.state import attached
+from jirasim.model import ADMINISTER, ChangeEvent, InstalledApp, Issue, Simulator, Site
 
 EVENT_NAMES = {
     "issue_created": "jira:issue_created",
@@ -44,6 +47,11 @@ DYNAMIC_EVENTS = frozenset({
 })
 ISSUE_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated", "jira:issue_deleted"})
 DYNAMIC_LIFETIME_MS = 30 * 24 * 3600 * 1000
+# The JQL fields a dynamic webhook's `jqlFilter` may use. Jira documents a subset (issueKey, project,
+# issuetype, status, assignee, reporter, issue.property, cf[id]); we also take statusCategory, parent
+# and labels, as the simulator always has, but no date comparisons.
+DYNAMIC_FILTER_FIELDS = frozenset({"key", "project", "issuetype", "status", "statuscategory", "parent",
+                                   "assignee", "reporter", "labels"})
 
 
 @dataclass
@@ -96,29 +104,44 @@ class WebhookState:
         return int(time.time() * 1000) + self.clock_offset_ms
 
 
-def state(site: Any) -> WebhookState:
+def state(site: Site) -> WebhookState:
     return attached(site, "webhooks", WebhookState)
 
 
 # --- filters -------------------------------------------------------------------------------------
 
-_compiled: dict[str, Callable[[dict], bool]] = {}
+@functools.lru_cache(maxsize=512)
+def _parse(text: str) -> jql.Query:
+    # Webhook filters are few and evaluated on every event: parse each once (errors are not cached).
+    return jql.parse(text)
 
 
-def issue_matches(site: Any, jql: str | None, issue: dict | None) -> bool:
-    """Whether the event's issue matches a webhook's JQL filter (no filter: always)."""
-    if not jql or not jql.strip():
+def issue_matches(site: Site, text: str | None, issue: Issue | None) -> bool:
+    """Whether the event's issue matches a webhook's JQL filter (no filter: always). `issue` is the
+    event's `subject`, so this works for `jira:issue_deleted` too. A filter Jira would reject (a
+    value that no longer exists, say) matches nothing rather than breaking delivery."""
+    if not text or not text.strip():
         return True
     if issue is None:
         return False
-    verdict = bridge.jql_matches(site, jql, issue)
-    if verdict is not None:
-        return verdict
     try:
-        test = _compiled.get(jql) or _compiled.setdefault(jql, compile_filter(jql))
-    except FilterError:
+        return jql.matches(site, _parse(text), issue)
+    except jql.JqlError:
         return False
-    return test(issue)
+
+
+def dynamic_filter_error(text: str) -> str | None:
+    """Why a dynamic webhook's `jqlFilter` is refused, or None when it is acceptable."""
+    try:
+        query = _parse(text)
+    except jql.JqlError as exc:
+        return str(exc)
+    if query.order_by:
+        return "ORDER BY is not supported in webhook filters"
+    for clause in jql.clauses(query.where):
+        if clause.field not in DYNAMIC_FILTER_FIELDS:
+            return f"Field '{clause.raw_field}' is not supported in webhook filters"
+    return None
 
 
 def _field_ids_match(field_ids: list[str] | None, event: str, changelog: dict | None) -> bool:
@@ -146,7 +169,7 @@ def event_type_name(kind: str, changelog: dict | None) -> str:
     return "issue_updated"
 
 
-def payload(event: Any) -> dict[str, Any]:
+def payload(event: ChangeEvent) -> dict[str, Any]:
     name = EVENT_NAMES[event.kind]
     body: dict[str, Any] = {"timestamp": int(event.timestamp), "webhookEvent": name}
     if event.kind.startswith("issuelink_"):
@@ -164,7 +187,7 @@ def payload(event: Any) -> dict[str, Any]:
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 
 
-def substitute(url: str, event: Any) -> str:
+def substitute(url: str, event: ChangeEvent) -> str:
     """Connect/admin webhook URL variables (`${issue.key}` …); unknown ones become empty."""
     issue = event.issue or {}
     fields = issue.get("fields") or {}
@@ -177,7 +200,7 @@ def substitute(url: str, event: Any) -> str:
     return _VARIABLE.sub(lambda m: quote(str(values.get(m.group(1)) or ""), safe=""), url)
 
 
-def _jwt_signer(app: Any) -> Callable[[str, bytes | None], dict[str, str]]:
+def _jwt_signer(app: InstalledApp) -> Callable[[str, bytes | None], dict[str, str]]:
     def sign(url: str, body: bytes | None) -> dict[str, str]:
         token = app_request_token(client_key=app.client_key, shared_secret=app.shared_secret,
                                   method="POST", url=url, app_base_url=app.base_url)
@@ -198,7 +221,7 @@ def _encode(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def messages_for(site: Any, event: Any) -> list[Message]:
+def messages_for(site: Site, event: ChangeEvent) -> list[Message]:
     """Every message one change event causes on this site, in a stable order."""
     name = EVENT_NAMES.get(event.kind)
     if name is None:
@@ -207,13 +230,13 @@ def messages_for(site: Any, event: Any) -> list[Message]:
     base_body = payload(event)
     is_issue_event = name in ISSUE_EVENTS
     out: list[Message] = []
-    for app in list(bridge.apps(site).values()):
+    for app in list(site.apps.values()):
         if not app.enabled:
             continue
         for module in (app.descriptor.get("modules") or {}).get("webhooks") or []:
             if module.get("event") != name or not isinstance(module.get("url"), str):
                 continue
-            if is_issue_event and not issue_matches(site, module.get("filter"), event.issue):
+            if is_issue_event and not issue_matches(site, module.get("filter"), event.subject):
                 continue
             path = substitute(module["url"], event)
             url = app.base_url.rstrip("/") + (path if path.startswith("/") else "/" + path)
@@ -226,7 +249,7 @@ def messages_for(site: Any, event: Any) -> list[Message]:
             for hook in st.dynamic.values():
                 if (hook.app_key == app.key and hook.expires_ms > now and name in hook.events
                         and _field_ids_match(hook.field_ids, name, event.changelog)
-                        and issue_matches(site, hook.jql, event.issue)):
+                        and issue_matches(site, hook.jql, event.subject)):
                     matched.setdefault(hook.url, []).append(hook.id)
             for url, ids in matched.items():
                 body = _encode({**base_body, "matchedWebhookIds": ids})
@@ -235,7 +258,7 @@ def messages_for(site: Any, event: Any) -> list[Message]:
     for hook in list(st.admin.values()):
         if not hook.enabled or name not in hook.events:
             continue
-        if is_issue_event and not issue_matches(site, hook.jql, event.issue):
+        if is_issue_event and not issue_matches(site, hook.jql, event.subject):
             continue
         body = None if hook.exclude_body else _encode(base_body)
         out.append(Message(url=substitute(hook.url, event), event=name, body=body, kind="admin",
@@ -243,8 +266,8 @@ def messages_for(site: Any, event: Any) -> list[Message]:
     return out
 
 
-def listener(site: Any) -> Callable[[Any], None]:
-    def on_change(event: Any) -> None:
+def listener(site: Site) -> Callable[[ChangeEvent], None]:
+    def on_change(event: ChangeEvent) -> None:
         dispatcher = state(site).dispatcher
         for message in messages_for(site, event):
             dispatcher.submit(message)
@@ -252,7 +275,7 @@ def listener(site: Any) -> Callable[[Any], None]:
     return on_change
 
 
-async def startup(sim: Any, site: Any) -> None:
+async def startup(sim: Simulator, site: Site) -> None:
     st = state(site)
     await st.dispatcher.start()
     if st.listener is None:
@@ -261,7 +284,7 @@ async def startup(sim: Any, site: Any) -> None:
         site.listeners.append(st.listener)
 
 
-async def shutdown(sim: Any, site: Any) -> None:
+async def shutdown(sim: Simulator, site: Site) -> None:
     st = state(site)
     if st.listener in site.listeners:
         site.listeners.remove(st.listener)
@@ -282,6 +305,43 @@ async def _json(request: Request) -> Any:
         return None
 
 
+async def _caller(request: Request, site: Site) -> Caller | Response:
+    """The authenticated caller, or the error response for an anonymous or rejected one."""
+    try:
+        caller = await authenticate(request, site)
+    except JiraError as exc:
+        return error_response(exc.status, exc.messages, exc.errors, exc.headers)
+    if caller.kind == "anonymous":
+        return _error(401, NOT_AUTHENTICATED)
+    return caller
+
+
+async def calling_app(request: Request, site: Site) -> tuple[InstalledApp | None, Response | None]:
+    """(InstalledApp, None) when an installed Connect app calls with its JWT, else (None, error
+    response): Jira answers 403 to users calling the app-only webhook APIs."""
+    caller = await _caller(request, site)
+    if isinstance(caller, Response):
+        return None, caller
+    app = site.apps.get(caller.app_key) if caller.kind == "app" and caller.app_key else None
+    if app is None:
+        return None, _error(403, "Only Connect and OAuth 2.0 apps can use this operation.")
+    try:
+        require_scope(caller, "READ")  # the spec's x-atlassian-connect-scope for the webhook APIs
+    except JiraError as exc:
+        return None, error_response(exc.status, exc.messages, exc.errors)
+    return app, None
+
+
+async def calling_admin(request: Request, site: Site) -> tuple[str | None, Response | None]:
+    """(accountId, None) for a Jira administrator, else (None, error response)."""
+    caller = await _caller(request, site)
+    if isinstance(caller, Response):
+        return None, caller
+    if not site.has_permission(caller.account_id, ADMINISTER):
+        return None, _error(403, "You must be a Jira administrator to manage webhooks.")
+    return caller.account_id, None
+
+
 # --- REST: dynamic webhooks (/rest/api/3/webhook) ------------------------------------------------
 
 
@@ -293,11 +353,11 @@ def _same_base(url: str, base_url: str) -> bool:
     return not base_path or u.path == base_path or u.path.startswith(base_path + "/")
 
 
-def dynamic_routes(sim: Any, site: Any) -> list[Route]:
+def dynamic_routes(sim: Simulator, site: Site) -> list[Route]:
     st = state(site)
 
     async def register(request: Request) -> Response:
-        app, denied = await bridge.calling_app(request, site)
+        app, denied = await calling_app(request, site)
         if denied is not None:
             return denied
         body = await _json(request)
@@ -320,28 +380,25 @@ def dynamic_routes(sim: Any, site: Any) -> list[Route]:
                 errors.append("At least one event must be specified.")
             else:
                 errors += [f"Event '{e}' is not supported for dynamic webhooks." for e in events if e not in DYNAMIC_EVENTS]
-            jql = spec.get("jqlFilter")
-            if not isinstance(jql, str) or not jql.strip():
+            text = spec.get("jqlFilter")
+            if not isinstance(text, str) or not text.strip():
                 errors.append("The JQL filter is required.")
-            else:
-                try:
-                    compile_filter(jql)
-                except FilterError as exc:
-                    errors.append(f"The JQL filter is not supported: {exc}")
+            elif (problem := dynamic_filter_error(text)) is not None:
+                errors.append(f"The JQL filter is not supported: {problem}")
             field_ids = spec.get("fieldIdsFilter")
             if field_ids is not None and not (isinstance(field_ids, list) and all(isinstance(f, str) for f in field_ids)):
                 errors.append("fieldIdsFilter must be a list of field ids.")
             if errors:
                 results.append({"errors": errors})
                 continue
-            hook = DynamicWebhook(next(st.dynamic_ids), app.key, url, list(events), jql, field_ids,
+            hook = DynamicWebhook(next(st.dynamic_ids), app.key, url, list(events), text, field_ids,
                                   spec.get("issuePropertyKeysFilter"), st.now_ms() + DYNAMIC_LIFETIME_MS)
             st.dynamic[hook.id] = hook
             results.append({"createdWebhookId": hook.id})
         return JSONResponse({"webhookRegistrationResult": results})
 
     async def list_hooks(request: Request) -> Response:
-        app, denied = await bridge.calling_app(request, site)
+        app, denied = await calling_app(request, site)
         if denied is not None:
             return denied
         try:
@@ -356,8 +413,8 @@ def dynamic_routes(sim: Any, site: Any) -> list[Route]:
         return JSONResponse({"maxResults": size, "startAt": start, "total": len(mine),
                              "isLast": start + size >= len(mine), "values": [h.as_json() for h in page]})
 
-    async def _ids(request: Request) -> tuple[Any, list[int] | None, Response | None]:
-        app, denied = await bridge.calling_app(request, site)
+    async def _ids(request: Request) -> tuple[InstalledApp | None, list[int] | None, Response | None]:
+        app, denied = await calling_app(request, site)
         if denied is not None:
             return None, None, denied
         body = await _json(request)
@@ -388,7 +445,7 @@ def dynamic_routes(sim: Any, site: Any) -> list[Route]:
         return JSONResponse({"expirationDate": expires})
 
     async def failed(request: Request) -> Response:
-        app, denied = await bridge.calling_app(request, site)
+        app, denied = await calling_app(request, site)
         if denied is not None:
             return denied
         try:
@@ -402,7 +459,7 @@ def dynamic_routes(sim: Any, site: Any) -> list[Route]:
                                "values": [{"id": f["id"], "body": f["body"], "url": f["url"],
                                            "failureTime": f["failureTime"]} for f in page]}
         if page:
-            out["next"] = (f"{bridge.base_url(site)}/rest/api/3/webhook/failed"
+            out["next"] = (f"{site.base_url}/rest/api/3/webhook/failed"
                            f"?after={page[-1]['failureTime']}&maxResults={size}")
         return JSONResponse(out)
 
@@ -416,14 +473,14 @@ def dynamic_routes(sim: Any, site: Any) -> list[Route]:
 # --- REST: admin webhooks (/rest/webhooks/1.0/webhook) -------------------------------------------
 
 
-def admin_routes(sim: Any, site: Any) -> list[Route]:
+def admin_routes(sim: Simulator, site: Site) -> list[Route]:
     st = state(site)
     prefix = "/rest/webhooks/1.0/webhook"
 
     def render(hook: AdminWebhook) -> dict[str, Any]:
-        user = bridge.user(site, hook.updated_by)
+        user = site.users.get(hook.updated_by)
         return {
-            "self": f"{bridge.base_url(site)}{prefix}/{hook.id}",
+            "self": f"{site.base_url}{prefix}/{hook.id}",
             "name": hook.name, "url": hook.url, "excludeBody": hook.exclude_body,
             "filters": {"issue-related-events-section": hook.jql}, "events": hook.events,
             "enabled": hook.enabled, "lastUpdatedUser": hook.updated_by,
@@ -443,23 +500,23 @@ def admin_routes(sim: Any, site: Any) -> list[Route]:
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
             return _error(400, errors={"events": "Events must be a list of event names."})
         filters = body.get("filters") or {}
-        jql = filters.get("issue-related-events-section", hook.jql if hook else "") if isinstance(filters, dict) else ""
-        if jql:
+        text = (filters.get("issue-related-events-section", hook.jql if hook else "")
+                if isinstance(filters, dict) else "")
+        if text:
             try:
-                compile_filter(jql)
-            except FilterError as exc:
-                if bridge.jql_matches(site, jql, None) is None:
-                    return _error(400, errors={"filters": f"Invalid JQL: {exc}"})
+                _parse(text)
+            except jql.JqlError as exc:
+                return _error(400, errors={"filters": f"Invalid JQL: {exc}"})
         secret = body.get("secret", hook.secret if hook else None)
         return AdminWebhook(
-            hook.id if hook else next(st.admin_ids), name, url, list(events), jql or "",
+            hook.id if hook else next(st.admin_ids), name, url, list(events), text or "",
             bool(body.get("excludeBody", hook.exclude_body if hook else False)),
             secret if isinstance(secret, str) and secret else None,
             bool(body.get("enabled", hook.enabled if hook else True)), account_id, int(time.time() * 1000),
         )
 
     async def create(request: Request) -> Response:
-        account_id, denied = await bridge.calling_admin(request, site)
+        account_id, denied = await calling_admin(request, site)
         if denied is not None:
             return denied
         hook = parse(await _json(request), None, account_id)
@@ -467,16 +524,16 @@ def admin_routes(sim: Any, site: Any) -> list[Route]:
             return hook
         st.admin[hook.id] = hook
         return JSONResponse(render(hook), status_code=201,
-                            headers={"Location": f"{bridge.base_url(site)}{prefix}/{hook.id}"})
+                            headers={"Location": f"{site.base_url}{prefix}/{hook.id}"})
 
     async def list_all(request: Request) -> Response:
-        _, denied = await bridge.calling_admin(request, site)
+        _, denied = await calling_admin(request, site)
         if denied is not None:
             return denied
         return JSONResponse([render(h) for h in sorted(st.admin.values(), key=lambda h: h.id)])
 
     async def one(request: Request) -> Response:
-        account_id, denied = await bridge.calling_admin(request, site)
+        account_id, denied = await calling_admin(request, site)
         if denied is not None:
             return denied
         try:
@@ -505,7 +562,7 @@ def admin_routes(sim: Any, site: Any) -> list[Route]:
 # --- control API (/_jirasim/webhooks/...) --------------------------------------------------------
 
 
-def control_routes(sim: Any, site: Any) -> list[Route]:
+def control_routes(sim: Simulator, site: Site) -> list[Route]:
     st = state(site)
 
     async def faults(request: Request) -> Response:
@@ -569,7 +626,7 @@ def control_routes(sim: Any, site: Any) -> list[Route]:
             "admin": [{"id": h.id, "name": h.name, "url": h.url, "events": h.events, "jql": h.jql,
                        "excludeBody": h.exclude_body, "signed": bool(h.secret), "enabled": h.enabled}
                       for h in st.admin.values()],
-            "connect": [{"appKey": a.key, **m} for a in bridge.apps(site).values()
+            "connect": [{"appKey": a.key, **m} for a in site.apps.values()
                         for m in (a.descriptor.get("modules") or {}).get("webhooks") or []],
         })
 
@@ -583,5 +640,5 @@ def control_routes(sim: Any, site: Any) -> list[Route]:
     ]
 
 
-def routes(sim: Any, site: Any) -> list[Route]:
+def routes(sim: Simulator, site: Site) -> list[Route]:
     return dynamic_routes(sim, site) + admin_routes(sim, site) + control_routes(sim, site)
