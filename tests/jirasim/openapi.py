@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 from openapi_schema_validator import OAS30ReadValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-# The reference data lives beside the repository (../shared), never inside it.
-SHARED = Path(os.environ.get("BOXSYNC_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
+from tests.conftest import SHARED  # ../shared beside the repository, never inside it
+
 SPEC_PATH = SHARED / "jira-reference-data" / "openapi" / "jira-platform-swagger-v3.v3.json"
 SPEC_URI = "urn:jira-platform-v3"
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from boxsync.admin.access import NotAdmin, require_site_admin
+from boxsync.admin.access import requires_site_admin
 from boxsync.connect import tenants
 from boxsync.connect.auth import JiraContext, jira_context, requires_jwt
 from boxsync.pages import render_page
@@ -27,24 +27,16 @@ async def overview_of(request: Request, ctx: JiraContext) -> dict:
 
 
 @requires_jwt("computed")
+@requires_site_admin
 async def admin_page(request: Request) -> Response:
     ctx = jira_context(request)
-    try:
-        await require_site_admin(request, ctx)
-    except NotAdmin as exc:
-        body = request.app.state.templates.get_template("error.html").render(status=exc.status, message=exc.message)
-        return HTMLResponse(body, status_code=exc.status)
     return render_page(request, ctx, "admin.html", overview=await overview_of(request, ctx))
 
 
 @requires_jwt("context")
+@requires_site_admin
 async def overview(request: Request) -> Response:
-    ctx = jira_context(request)
-    try:
-        await require_site_admin(request, ctx)
-    except NotAdmin as exc:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-    return JSONResponse(await overview_of(request, ctx))
+    return JSONResponse(await overview_of(request, jira_context(request)))
 
 
 routes = [
