@@ -57,6 +57,15 @@ class Settings:
             raise ConfigError(f"BOXSYNC_BASE_URL must be an absolute http(s) URL, not {base_url!r}")
         if mode == "production" and parts.scheme != "https":
             raise ConfigError("BOXSYNC_BASE_URL must use https in production: Jira refuses plain-http apps")
+        keys_url = env.get("BOXSYNC_INSTALL_KEYS_URL", DEFAULT_INSTALL_KEYS_URL).strip().rstrip("/")
+        oauth_url = env.get("BOXSYNC_OAUTH_URL", DEFAULT_OAUTH_URL).strip().rstrip("/")
+        for name, url in (("BOXSYNC_INSTALL_KEYS_URL", keys_url), ("BOXSYNC_OAUTH_URL", oauth_url)):
+            scheme = urlsplit(url).scheme
+            if scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ConfigError(f"{name} must be an absolute http(s) URL, not {url!r}")
+            # Install keys decide which installs are genuine: over plain http they could be swapped.
+            if mode == "production" and scheme != "https":
+                raise ConfigError(f"{name} must use https in production")
         key = env.get("BOXSYNC_APP_KEY", "boxsync").strip()
         if not key or len(key) > 64 or not all(c.isalnum() or c in "-._" for c in key):
             raise ConfigError("BOXSYNC_APP_KEY must be 1-64 characters of letters, digits, '-', '.', '_'")
@@ -68,8 +77,8 @@ class Settings:
             database_url=env.get("BOXSYNC_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/boxsync.db",
             app_key=key,
             secret_key=_secret_key(env.get("BOXSYNC_SECRET_KEY"), mode, var_dir),
-            install_keys_url=env.get("BOXSYNC_INSTALL_KEYS_URL", DEFAULT_INSTALL_KEYS_URL).rstrip("/"),
-            oauth_url=env.get("BOXSYNC_OAUTH_URL", DEFAULT_OAUTH_URL).rstrip("/"),
+            install_keys_url=keys_url,
+            oauth_url=oauth_url,
             env=mode,
             jwt_leeway=int(leeway),
             all_js_url=env.get("BOXSYNC_ALL_JS_URL", "https://connect-cdn.atl-paas.net/all.js"),

@@ -41,6 +41,11 @@ def test_defaults_are_for_development(tmp_path):
     ({"BOXSYNC_ENV": "staging"}, "BOXSYNC_ENV"),
     ({"BOXSYNC_BASE_URL": "ftp://x"}, "BOXSYNC_BASE_URL"),
     ({"BOXSYNC_APP_KEY": "bad key!"}, "BOXSYNC_APP_KEY"),
+    ({"BOXSYNC_ENV": "production", "BOXSYNC_BASE_URL": "https://app.example.com", "BOXSYNC_SECRET_KEY": "A" * 43,
+      "BOXSYNC_INSTALL_KEYS_URL": "http://keys.example.com"}, "BOXSYNC_INSTALL_KEYS_URL must use https"),
+    ({"BOXSYNC_ENV": "production", "BOXSYNC_BASE_URL": "https://app.example.com", "BOXSYNC_SECRET_KEY": "A" * 43,
+      "BOXSYNC_OAUTH_URL": "http://auth.example.com"}, "BOXSYNC_OAUTH_URL must use https"),
+    ({"BOXSYNC_INSTALL_KEYS_URL": "keys"}, "absolute"),
 ])
 def test_bad_configuration_is_refused_with_a_reason(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):

@@ -151,6 +151,8 @@ async def test_bad_webhooks_change_nothing(app, engine):
     assert resp.status_code == 400 and "not valid JSON" in resp.json()["error"]
     resp = _deliver(app, SECRET_A, "site-a", {"webhookEvent": "board_created"})
     assert resp.status_code == 400 and "board_created" in resp.json()["error"]
+    huge = {**ISSUE_UPDATED, "issue": {"id": "1", "fields": {"description": "x" * (6 * 1024 * 1024)}}}
+    assert _deliver(app, SECRET_A, "site-a", huge).status_code == 413
     assert await count_rows(engine, webhook_inbox) == 0
 
 

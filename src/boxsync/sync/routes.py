@@ -18,6 +18,9 @@ MAX_BODY = 5 * 1024 * 1024
 @requires_jwt("computed")
 async def receive(request: Request) -> Response:
     ctx = jira_context(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:  # refuse before reading it into memory
+        return JSONResponse({"error": "webhook body larger than 5 MiB"}, status_code=413)
     body = await request.body()
     if len(body) > MAX_BODY:
         return JSONResponse({"error": "webhook body larger than 5 MiB"}, status_code=413)
