@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jirasim import jql
-from jirasim.auth import Caller, authenticate, require_scope
-from jirasim.errors import NOT_AUTHENTICATED, JiraError, error_response
+from jirasim.auth import authenticate, require_scope, require_user
+from jirasim.errors import JiraError
 from jirasim.host.delivery import Dispatcher, Message
 from jirasim.host.signing import app_request_token
 from jirasim.host.state import attached
@@ -292,54 +292,41 @@ async def shutdown(sim: Simulator, site: Site) -> None:
 
 
 # --- REST: errors and auth -----------------------------------------------------------------------
+# Handlers raise `JiraError`; the site app's exception handler renders Jira's error shape, as it
+# does for the core REST routes.
 
 
-def _error(status: int, *messages: str, errors: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"errorMessages": list(messages), "errors": errors or {}}, status_code=status)
+def _error(status: int, *messages: str, errors: dict[str, str] | None = None) -> JiraError:
+    return JiraError(status, messages, errors)
 
 
 async def _json(request: Request) -> Any:
+    # Tolerant on purpose: each caller answers a malformed body with its own Jira message.
     try:
         return await request.json()
     except ValueError:
         return None
 
 
-async def _caller(request: Request, site: Site) -> Caller | Response:
-    """The authenticated caller, or the error response for an anonymous or rejected one."""
-    try:
-        caller = await authenticate(request, site)
-    except JiraError as exc:
-        return error_response(exc.status, exc.messages, exc.errors, exc.headers)
-    if caller.kind == "anonymous":
-        return _error(401, NOT_AUTHENTICATED)
-    return caller
-
-
-async def calling_app(request: Request, site: Site) -> tuple[InstalledApp | None, Response | None]:
-    """(InstalledApp, None) when an installed Connect app calls with its JWT, else (None, error
-    response): Jira answers 403 to users calling the app-only webhook APIs."""
-    caller = await _caller(request, site)
-    if isinstance(caller, Response):
-        return None, caller
+async def calling_app(request: Request, site: Site) -> InstalledApp:
+    """The installed Connect app calling with its JWT; Jira answers 403 to users calling the
+    app-only webhook APIs."""
+    caller = await authenticate(request, site)
+    require_user(caller)
     app = site.apps.get(caller.app_key) if caller.kind == "app" and caller.app_key else None
     if app is None:
-        return None, _error(403, "Only Connect and OAuth 2.0 apps can use this operation.")
-    try:
-        require_scope(caller, "READ")  # the spec's x-atlassian-connect-scope for the webhook APIs
-    except JiraError as exc:
-        return None, error_response(exc.status, exc.messages, exc.errors)
-    return app, None
+        raise _error(403, "Only Connect and OAuth 2.0 apps can use this operation.")
+    require_scope(caller, "READ")  # the spec's x-atlassian-connect-scope for the webhook APIs
+    return app
 
 
-async def calling_admin(request: Request, site: Site) -> tuple[str | None, Response | None]:
-    """(accountId, None) for a Jira administrator, else (None, error response)."""
-    caller = await _caller(request, site)
-    if isinstance(caller, Response):
-        return None, caller
+async def calling_admin(request: Request, site: Site) -> str:
+    """The accountId of the calling Jira administrator."""
+    caller = await authenticate(request, site)
+    require_user(caller)
     if not site.has_permission(caller.account_id, ADMINISTER):
-        return None, _error(403, "You must be a Jira administrator to manage webhooks.")
-    return caller.account_id, None
+        raise _error(403, "You must be a Jira administrator to manage webhooks.")
+    return caller.account_id
 
 
 # --- REST: dynamic webhooks (/rest/api/3/webhook) ------------------------------------------------
@@ -357,18 +344,16 @@ def dynamic_routes(sim: Simulator, site: Site) -> list[Route]:
     st = state(site)
 
     async def register(request: Request) -> Response:
-        app, denied = await calling_app(request, site)
-        if denied is not None:
-            return denied
+        app = await calling_app(request, site)
         body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("url"), str) or not isinstance(body.get("webhooks"), list):
-            return _error(400, "The request body must contain 'url' and 'webhooks'.")
+            raise _error(400, "The request body must contain 'url' and 'webhooks'.")
         url = body["url"]
         if not _same_base(url, app.base_url):
-            return _error(400, "The webhook URL must use the same base URL as the Connect app.")
+            raise _error(400, "The webhook URL must use the same base URL as the Connect app.")
         existing = {h.url for h in st.dynamic.values() if h.app_key == app.key}
         if existing and url not in existing:
-            return _error(400, "Only a single URL per app is allowed to be registered.")
+            raise _error(400, "Only a single URL per app is allowed to be registered.")
         results = []
         for spec in body["webhooks"]:
             errors = []
@@ -398,61 +383,51 @@ def dynamic_routes(sim: Simulator, site: Site) -> list[Route]:
         return JSONResponse({"webhookRegistrationResult": results})
 
     async def list_hooks(request: Request) -> Response:
-        app, denied = await calling_app(request, site)
-        if denied is not None:
-            return denied
+        app = await calling_app(request, site)
         try:
             start = int(request.query_params.get("startAt", 0))
             size = min(int(request.query_params.get("maxResults", 100)), 100)
         except ValueError:
-            return _error(400, "startAt and maxResults must be integers.")
+            raise _error(400, "startAt and maxResults must be integers.")
         if start < 0 or size < 1:
-            return _error(400, "startAt must be >= 0 and maxResults >= 1.")
+            raise _error(400, "startAt must be >= 0 and maxResults >= 1.")
         mine = sorted((h for h in st.dynamic.values() if h.app_key == app.key), key=lambda h: h.id)
         page = mine[start:start + size]
         return JSONResponse({"maxResults": size, "startAt": start, "total": len(mine),
                              "isLast": start + size >= len(mine), "values": [h.as_json() for h in page]})
 
-    async def _ids(request: Request) -> tuple[InstalledApp | None, list[int] | None, Response | None]:
-        app, denied = await calling_app(request, site)
-        if denied is not None:
-            return None, None, denied
+    async def _ids(request: Request) -> tuple[InstalledApp, list[int]]:
+        app = await calling_app(request, site)
         body = await _json(request)
         ids = body.get("webhookIds") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            return None, None, _error(400, "webhookIds must be a list of webhook ids.")
-        return app, ids, None
+            raise _error(400, "webhookIds must be a list of webhook ids.")
+        return app, ids
 
     async def delete(request: Request) -> Response:
-        app, ids, denied = await _ids(request)
-        if denied is not None:
-            return denied
-        for hook_id in ids or []:
+        app, ids = await _ids(request)
+        for hook_id in ids:
             hook = st.dynamic.get(hook_id)
             if hook is not None and hook.app_key == app.key:
                 del st.dynamic[hook_id]
         return Response(status_code=202)
 
     async def refresh(request: Request) -> Response:
-        app, ids, denied = await _ids(request)
-        if denied is not None:
-            return denied
+        app, ids = await _ids(request)
         expires = st.now_ms() + DYNAMIC_LIFETIME_MS
-        for hook_id in ids or []:
+        for hook_id in ids:
             hook = st.dynamic.get(hook_id)
             if hook is not None and hook.app_key == app.key:
                 hook.expires_ms = expires
         return JSONResponse({"expirationDate": expires})
 
     async def failed(request: Request) -> Response:
-        app, denied = await calling_app(request, site)
-        if denied is not None:
-            return denied
+        app = await calling_app(request, site)
         try:
             size = min(int(request.query_params.get("maxResults", 100)), 100)
             after = int(request.query_params.get("after", -1))
         except ValueError:
-            return _error(400, "maxResults and after must be integers.")
+            raise _error(400, "maxResults and after must be integers.")
         mine = [f for f in st.dispatcher.failed if f["appKey"] == app.key and f["failureTime"] > after]
         page = mine[:size]
         out: dict[str, Any] = {"maxResults": size,
@@ -487,18 +462,18 @@ def admin_routes(sim: Simulator, site: Site) -> list[Route]:
             "lastUpdatedDisplayName": user.display_name if user else None, "lastUpdated": hook.updated_ms,
         }
 
-    def parse(body: Any, hook: AdminWebhook | None, account_id: str) -> AdminWebhook | Response:
+    def parse(body: Any, hook: AdminWebhook | None, account_id: str) -> AdminWebhook:
         if not isinstance(body, dict):
-            return _error(400, "JSON object required.")
+            raise _error(400, "JSON object required.")
         name = body.get("name", hook.name if hook else None)
         url = body.get("url", hook.url if hook else None)
         events = body.get("events", hook.events if hook else [])
         if not isinstance(name, str) or not name.strip():
-            return _error(400, errors={"name": "Name must be specified."})
+            raise _error(400, errors={"name": "Name must be specified."})
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            return _error(400, errors={"url": "URL must be a valid http(s) URL."})
+            raise _error(400, errors={"url": "URL must be a valid http(s) URL."})
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-            return _error(400, errors={"events": "Events must be a list of event names."})
+            raise _error(400, errors={"events": "Events must be a list of event names."})
         filters = body.get("filters") or {}
         text = (filters.get("issue-related-events-section", hook.jql if hook else "")
                 if isinstance(filters, dict) else "")
@@ -506,7 +481,7 @@ def admin_routes(sim: Simulator, site: Site) -> list[Route]:
             try:
                 _parse(text)
             except jql.JqlError as exc:
-                return _error(400, errors={"filters": f"Invalid JQL: {exc}"})
+                raise _error(400, errors={"filters": f"Invalid JQL: {exc}"})
         secret = body.get("secret", hook.secret if hook else None)
         return AdminWebhook(
             hook.id if hook else next(st.admin_ids), name, url, list(events), text or "",
@@ -516,40 +491,29 @@ def admin_routes(sim: Simulator, site: Site) -> list[Route]:
         )
 
     async def create(request: Request) -> Response:
-        account_id, denied = await calling_admin(request, site)
-        if denied is not None:
-            return denied
+        account_id = await calling_admin(request, site)
         hook = parse(await _json(request), None, account_id)
-        if isinstance(hook, Response):
-            return hook
         st.admin[hook.id] = hook
         return JSONResponse(render(hook), status_code=201,
                             headers={"Location": f"{site.base_url}{prefix}/{hook.id}"})
 
     async def list_all(request: Request) -> Response:
-        _, denied = await calling_admin(request, site)
-        if denied is not None:
-            return denied
+        await calling_admin(request, site)
         return JSONResponse([render(h) for h in sorted(st.admin.values(), key=lambda h: h.id)])
 
     async def one(request: Request) -> Response:
-        account_id, denied = await calling_admin(request, site)
-        if denied is not None:
-            return denied
+        account_id = await calling_admin(request, site)
         try:
             hook = st.admin.get(int(request.path_params["id"]))
         except ValueError:
             hook = None
         if hook is None:
-            return _error(404, "Webhook not found.")
+            raise _error(404, "Webhook not found.")
         if request.method == "DELETE":
             del st.admin[hook.id]
             return Response(status_code=204)
         if request.method == "PUT":
-            updated = parse(await _json(request), hook, account_id)
-            if isinstance(updated, Response):
-                return updated
-            st.admin[hook.id] = hook = updated
+            st.admin[hook.id] = hook = parse(await _json(request), hook, account_id)
         return JSONResponse(render(hook))
 
     return [
