@@ -9,7 +9,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +19,7 @@ from starlette.routing import Route
 
 from boxsync.app import create_app
 from boxsync.config import Settings
+from jirasim.qsh import qsh_for_url
 from tests.support.servers import serve
 
 SECRET_KEY = b"k" * 32
@@ -76,26 +76,10 @@ def boxsync_server(database_url: str, keys_url: str, **extra) -> Iterator[str]:
         yield url
 
 
-def qsh_of(method: str, url: str, base_path: str = "") -> str:
-    """Jira's side of the hash, written out here from the spec so a bug in boxsync.connect.qsh
-    cannot hide itself (the published vectors pin both)."""
-    import hashlib
-    from urllib.parse import quote
-
-    parts = urlsplit(url)
-    path = parts.path
-    if base_path and path.startswith(base_path):
-        path = path[len(base_path):]
-    path = (path or "/").replace("&", "%26")
-    if len(path) > 1:
-        path = path.rstrip("/") or "/"
-    params: dict[str, list[str]] = {}
-    for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if k != "jwt":
-            params.setdefault(k, []).append(v)
-    enc = lambda s: quote(s, safe="-._~")  # noqa: E731
-    query = "&".join(f"{enc(k)}={','.join(enc(v) for v in sorted(params[k]))}" for k in sorted(params, key=enc))
-    return hashlib.sha256(f"{method.upper()}&{path}&{query}".encode()).hexdigest()
+def qsh_of(method: str, url: str) -> str:
+    """Jira's side of the hash, from the simulator's own implementation (jirasim.qsh), so a bug in
+    boxsync.connect.qsh cannot hide itself (the published vectors pin both)."""
+    return qsh_for_url(method, url)
 
 
 def install_token(key, kid: str | None, *, iss: str, aud: str, qsh: str, lifetime: int = 180,
