@@ -36,4 +36,5 @@ lifecycle_events = sa.Table(
     sa.Column("account_id", sa.String(128)),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Index("ix_lifecycle_events_tenant_at", "tenant_id", "at"),
+    info={"tenant_owned": True},
 )

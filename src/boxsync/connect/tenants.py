@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from boxsync import crypto
 from boxsync.connect.tables import lifecycle_events, tenants
+from boxsync.tenancy import Scope
 
 
 @dataclass(frozen=True)
@@ -130,17 +131,16 @@ async def set_enabled(conn: AsyncConnection, tenant: Tenant, enabled: bool, acco
 
 async def record_event(conn: AsyncConnection, tenant: Tenant, event: str, account_id: str | None = None) -> None:
     await conn.execute(
-        lifecycle_events.insert().values(
-            tenant_id=tenant.id, event=event, base_url=tenant.base_url, account_id=account_id, at=now()
+        Scope(tenant.id).insert(lifecycle_events).values(
+            event=event, base_url=tenant.base_url, account_id=account_id, at=now()
         )
     )
 
 
 async def history(conn: AsyncConnection, tenant_id: int, limit: int = 50) -> list[dict]:
     rows = await conn.execute(
-        sa.select(lifecycle_events.c.event, lifecycle_events.c.base_url, lifecycle_events.c.account_id,
-                  lifecycle_events.c.at)
-        .where(lifecycle_events.c.tenant_id == tenant_id)
+        Scope(tenant_id).select(lifecycle_events, lifecycle_events.c.event, lifecycle_events.c.base_url,
+                                lifecycle_events.c.account_id, lifecycle_events.c.at)
         .order_by(lifecycle_events.c.at.desc(), lifecycle_events.c.id.desc())
         .limit(limit)
     )

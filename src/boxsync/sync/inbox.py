@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from boxsync.connect.tenants import now
 from boxsync.sync.tables import webhook_inbox
+from boxsync.tenancy import Scope
 
 KNOWN_EVENTS = frozenset({
     "jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "issuelink_created", "issuelink_deleted",
@@ -66,9 +66,7 @@ def parse_delivery(body: bytes, identifier: str | None, retry: str | None) -> De
 
 async def store(conn: AsyncConnection, tenant_id: int, delivery: Delivery) -> bool:
     """Insert the delivery; False when this identifier was already stored (a retry or duplicate)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(webhook_inbox).values(
-        tenant_id=tenant_id,
+    stmt = Scope(tenant_id).insert(webhook_inbox, upsert=conn.dialect.name).values(
         identifier=delivery.identifier,
         event=delivery.event,
         issue_id=delivery.issue_id,
@@ -83,8 +81,7 @@ async def store(conn: AsyncConnection, tenant_id: int, delivery: Delivery) -> bo
 
 async def counts(conn: AsyncConnection, tenant_id: int) -> dict[str, int]:
     rows = await conn.execute(
-        sa.select(webhook_inbox.c.event, sa.func.count())
-        .where(webhook_inbox.c.tenant_id == tenant_id)
+        Scope(tenant_id).select(webhook_inbox, webhook_inbox.c.event, sa.func.count())
         .group_by(webhook_inbox.c.event)
     )
     return {event: n for event, n in rows}

@@ -19,4 +19,5 @@ webhook_inbox = sa.Table(
     sa.Column("processed_at", UTCDateTime()),
     sa.UniqueConstraint("tenant_id", "identifier", name="uq_webhook_inbox_tenant_identifier"),
     sa.Index("ix_webhook_inbox_pending", "tenant_id", "processed_at", "id"),
+    info={"tenant_owned": True},
 )
