@@ -3,6 +3,7 @@ once, and production installs limited to Atlassian site domains — over real HT
 PostgreSQL. One test per row of the truth table in boxsync.connect.tenants."""
 from __future__ import annotations
 
+import datetime
 import time
 
 import httpx
@@ -90,6 +91,17 @@ async def _token_rows(engine) -> list:
         return (await conn.execute(sa.select(install_tokens))).all()
 
 
+async def test_spent_tokens_are_forgotten_once_they_could_no_longer_verify(stack, engine):
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(install_tokens).values(digest="0" * 64, expires_at=past))
+    assert install(stack, T).status_code == 204
+    rows = await _token_rows(engine)
+    assert len(rows) == 1 and rows[0].digest != "0" * 64
+    # Kept until exp + leeway: until then the token would still verify.
+    assert rows[0].expires_at.timestamp() == T + 900 + 30
+
+
 async def test_an_install_older_than_the_last_accepted_one_is_refused(stack, engine):
     assert install(stack, T + 10).status_code == 204
     stale = install(stack, T + 5, secret="o" * 64, site="http://127.0.0.1:2991")
@@ -156,6 +168,17 @@ async def test_an_uninstall_in_the_same_second_as_the_install_is_ignored(stack, 
     assert not row.installed and not row.enabled and row.lifecycle_event == "uninstalled"
     assert uninstall(stack, T + 1).status_code == 204  # the same again changes nothing
     assert await history(engine) == ["installed", "uninstalled"]
+
+
+async def test_an_uninstall_older_than_the_newest_lifecycle_event_is_ignored(stack, engine):
+    assert install(stack, T).status_code == 204
+    assert toggle(stack, "disabled", T + 5).status_code == 204
+    assert uninstall(stack, T + 3).status_code == 204  # after the install, before the disable
+    row = await tenant(engine)
+    assert row.installed and row.lifecycle_event == "disabled" and row.lifecycle_iat == T + 5
+    assert uninstall(stack, T + 5).status_code == 204  # the disable's second: uninstall comes after it
+    assert not (await tenant(engine)).installed
+    assert await history(engine) == ["installed", "disabled", "uninstalled"]
 
 
 # --- enabled / disabled -----------------------------------------------------------------------------
