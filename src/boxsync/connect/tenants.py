@@ -109,7 +109,10 @@ async def by_client_key(conn: AsyncConnection, client_key: str, secret_key: byte
 #   enabled /    (t, RANK) > (S, RANK[e])                                          applied
 #   disabled
 #
-# Ignored events change nothing and are not recorded in the history; they are logged.
+# Ignored events change nothing and are not recorded in the history; they are logged. The price of
+# the tie rules: a real install-then-uninstall, or disable-then-enable, within one second leaves the
+# tenant installed, or disabled, until Jira's next lifecycle event. Each row is a test in
+# tests/boxsync/test_lifecycle_order.py.
 
 RANK = {"installed": 0, "enabled": 1, "disabled": 2, "uninstalled": 3}
 
