@@ -52,3 +52,27 @@ async def check_site_url(url: str, *, production: bool) -> str:
         if _private(info[4][0]):
             raise URLRefused(f"host {host!r} resolves to a private, loopback or link-local address")
     return url.strip().rstrip("/")
+
+
+# Jira Cloud sites live under these domains; a `*` is one DNS label. This is the production default
+# of atlassian-connect-express's install host whitelist (connect-protocol.md §2.5, [ACE]
+# lib/internal/config.js `whitelist()`: "*.atlassian.net" for Jira and Confluence). Staging sites
+# (*.jira-dev.com) are not production tenants, and no other production domain is documented there.
+ATLASSIAN_SITE_DOMAINS = ("*.atlassian.net",)
+
+
+def check_atlassian_site(url: str) -> None:
+    """Raise URLRefused unless `url` is an https Jira Cloud site (`https://<name>.atlassian.net`).
+
+    An install names the base URL that every later call carries the tenant's secret to; a captured
+    or forged-looking install must not be able to point it at a host of the sender's choosing."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or parts.port not in (None, 443):
+        raise URLRefused("a Jira Cloud site URL is https on the default port")
+    for pattern in ATLASSIAN_SITE_DOMAINS:
+        label, _, domain = pattern.partition(".")
+        name, _, rest = host.partition(".")
+        if label == "*" and rest == domain and name and all(c.isalnum() or c == "-" for c in name):
+            return
+    raise URLRefused(f"{host!r} is not an Atlassian site domain ({', '.join(ATLASSIAN_SITE_DOMAINS)})")

@@ -220,6 +220,9 @@ class ChangeEvent:
     # The issue itself, for issue events. Kept on the event because after `issue_deleted` the site
     # no longer has it, and webhook JQL filters still have to be evaluated against it.
     subject: Issue | None = None
+    # Caused by another change rather than made by someone (an issue delete removing its links):
+    # Jira delivers such events on its Secondary webhook flow, later than the change itself.
+    cascade: bool = False
 
 
 # --- the site ------------------------------------------------------------------------------------
@@ -588,7 +591,7 @@ class Site:
             self.delete_issue(sid, user=user)
         snapshot = self._snapshot(target)
         for lid in list(target.link_ids):
-            self.remove_link(lid, user=user)
+            self.remove_link(lid, user=user, cascade=True)
         # Epic children lose their parent silently, like Jira.
         for kid in self.children.pop(target.id, []):
             if kid in self.issues:
@@ -693,7 +696,7 @@ class Site:
             self._record(this, [item], user, this.updated)
         return ts
 
-    def remove_link(self, link_id: int, *, user: str | None = None) -> None:
+    def remove_link(self, link_id: int, *, user: str | None = None, cascade: bool = False) -> None:
         link = self.links.pop(int(link_id), None)
         if link is None:
             raise SiteError([f"No issue link with id '{link_id}' exists."], status=404)
@@ -703,7 +706,8 @@ class Site:
                 issue.link_ids.remove(link.id)
         lt = self.link_types[link.type_id]
         ts = self._link_history(lt, self.issues.get(link.source_id), self.issues.get(link.destination_id), user, added=False)
-        self.emit(ChangeEvent("issuelink_deleted", None, None, _link_event(lt, link), self._user_json(user), ts))
+        self.emit(ChangeEvent("issuelink_deleted", None, None, _link_event(lt, link), self._user_json(user), ts,
+                              cascade=cascade))
 
 
 class Simulator:

@@ -135,7 +135,11 @@ async def test_jira_changes_arrive_in_the_webhook_inbox(world, engine):
 
 async def test_uninstall_from_jira_locks_the_site_out_and_keeps_its_data(world, engine):
     src = iframe_src(httpx.get(f"{world['a']}/browse/ALPHA-1"))
+    # A second after the install (an uninstall in the install's own second is ambiguous and
+    # ignored: tests/boxsync/test_lifecycle_order.py); `uninstalled` is asynchronous, so wait for it.
+    assert httpx.post(f"{world['a']}/_jirasim/lifecycle/clock", json={"advance_ms": 1000}).status_code == 200
     assert httpx.post(f"{world['a']}/_jirasim/apps/boxsync/uninstall").status_code == 200
+    assert httpx.post(f"{world['a']}/_jirasim/lifecycle/flush", json={}).json()["idle"]
     assert httpx.get(src).status_code == 403
     async with engine.connect() as conn:
         rows = dict((await conn.execute(sa.select(tenants.c.base_url, tenants.c.installed))).all())

@@ -53,7 +53,9 @@ async def test_signed_install_stores_the_tenant_with_an_encrypted_secret(stack, 
 async def test_reinstall_replaces_secret_and_url_and_keeps_the_tenant(stack, engine):
     assert post_install(stack, install_body("client-a", SECRET, SITE), good_token(stack, "client-a")).status_code == 204
     new_secret, new_site = "n" * 64, "http://127.0.0.1:2991"
-    resp = post_install(stack, install_body("client-a", new_secret, new_site), good_token(stack, "client-a"))
+    # A later install: its own token (the same token again would be a replay, see test_lifecycle_order).
+    resp = post_install(stack, install_body("client-a", new_secret, new_site),
+                        good_token(stack, "client-a", iat=int(time.time()) + 1))
     assert resp.status_code == 204
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(tenants))).all()
@@ -166,8 +168,10 @@ async def test_install_keys_are_cached_by_kid(stack):
 
 async def test_uninstall_keeps_data_and_locks_the_tenant_out(stack, engine):
     assert post_install(stack, install_body("client-a", SECRET, SITE), good_token(stack, "client-a")).status_code == 204
+    # Issued a second after the install: a same-second uninstall is ambiguous and ignored
+    # (test_lifecycle_order covers that row).
     resp = post_install(stack, {**install_body("client-a", SECRET, SITE), "eventType": "uninstalled"},
-                        good_token(stack, "client-a", "/uninstalled"), "/uninstalled")
+                        good_token(stack, "client-a", "/uninstalled", iat=int(time.time()) + 1), "/uninstalled")
     assert resp.status_code == 204
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(tenants))).one()
@@ -189,9 +193,11 @@ async def test_uninstall_of_an_unknown_site_is_accepted(stack, engine):
 async def test_disable_and_enable_with_the_tenant_secret(stack, engine):
     assert post_install(stack, install_body("client-a", SECRET, SITE), good_token(stack, "client-a")).status_code == 204
 
+    issued = iter(range(int(time.time()) + 1, int(time.time()) + 10))  # each toggle a second later
+
     def toggle(event: str, secret: str = SECRET) -> int:
         url = stack["app"] + f"/{event}"
-        token = request_token(secret, iss="client-a", qsh=qsh_of("POST", url))
+        token = request_token(secret, iss="client-a", qsh=qsh_of("POST", url), iat=next(issued))
         return httpx.post(url, json={"clientKey": "client-a", "eventType": event},
                           headers={"Authorization": f"JWT {token}"}).status_code
 

@@ -144,15 +144,11 @@ async def test_webhooks_are_stored_once_per_identifier(app, engine):
     assert await count_rows(engine, webhook_inbox) == 2
 
 
-async def test_bad_webhooks_change_nothing(app, engine):
+async def test_unverified_webhooks_change_nothing(app, engine):
+    # Only what can never succeed is refused; verified but odd bodies are stored as stubs
+    # (tests/boxsync/test_webhook_stubs.py).
     assert _deliver(app, SECRET_A, "site-a", ISSUE_UPDATED, qsh="context-qsh").status_code == 401
     assert _deliver(app, SECRET_B, "site-a", ISSUE_UPDATED).status_code == 401
-    resp = _deliver(app, SECRET_A, "site-a", b"{oops")
-    assert resp.status_code == 400 and "not valid JSON" in resp.json()["error"]
-    resp = _deliver(app, SECRET_A, "site-a", {"webhookEvent": "board_created"})
-    assert resp.status_code == 400 and "board_created" in resp.json()["error"]
-    huge = {**ISSUE_UPDATED, "issue": {"id": "1", "fields": {"description": "x" * (6 * 1024 * 1024)}}}
-    assert _deliver(app, SECRET_A, "site-a", huge).status_code == 413
     assert await count_rows(engine, webhook_inbox) == 0
 
 

@@ -267,6 +267,27 @@ class Env:
     def faults(self, **values: Any) -> httpx.Response:
         return self.client.post(f"{self.site_url}/_jirasim/webhooks/faults", json=values)
 
+    # Lifecycle callbacks other than `installed` are asynchronous (jirasim.host.connect).
+
+    def lifecycle_flush(self, timeout_ms: int = 10000) -> dict:
+        response = self.client.post(f"{self.site_url}/_jirasim/lifecycle/flush", json={"timeout_ms": timeout_ms})
+        return response.json()
+
+    def lifecycle_faults(self, **values: Any) -> httpx.Response:
+        return self.client.post(f"{self.site_url}/_jirasim/lifecycle/faults", json=values)
+
+    def lifecycle_release(self, order: str = "fifo") -> httpx.Response:
+        return self.client.post(f"{self.site_url}/_jirasim/lifecycle/release", json={"order": order})
+
+    def lifecycle_deliveries(self, **filters: str) -> list[dict]:
+        return self.client.get(f"{self.site_url}/_jirasim/lifecycle/deliveries", params=filters).json()["deliveries"]
+
+    def lifecycle_clock(self, offset_ms: int) -> dict:
+        return self.client.post(f"{self.site_url}/_jirasim/lifecycle/clock", json={"offset_ms": offset_ms}).json()
+
+    def app_action(self, action: str) -> httpx.Response:
+        return self.client.post(f"{self.site_url}/_jirasim/apps/{self.peer.key}/{action}")
+
     def admin_auth(self) -> tuple[str, str]:
         return (ADMIN_EMAIL, ADMIN_TOKEN)
 

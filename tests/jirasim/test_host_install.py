@@ -37,7 +37,8 @@ def test_install_sends_rs256_signed_installed_lifecycle_with_a_fetchable_key():
         for name in ("displayUrl", "description", "serverVersion", "pluginsVersion", "oauthClientId"):
             assert payload[name], name
 
-        # `enabled` follows, HS256-signed with the new secret and a computed qsh.
+        # `enabled` follows, asynchronously, HS256-signed with the new secret and a computed qsh.
+        assert env.lifecycle_flush()["idle"] is True
         [enabled] = env.peer.seen_at("/enabled")
         assert enabled.verdict == "ok" and enabled.json()["eventType"] == "enabled"
 
@@ -109,6 +110,7 @@ def test_disable_enable_and_uninstall_send_signed_lifecycles():
         app_id = env.site.apps[env.peer.key].app_account_id
         disabled = env.client.post(f"{env.site_url}/_jirasim/apps/{env.peer.key}/disable")
         assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+        assert env.lifecycle_flush()["idle"] is True  # the callback is asynchronous
         [seen] = env.peer.seen_at("/disabled")
         assert seen.verdict == "ok" and seen.json()["eventType"] == "disabled"
         # A disabled app's JWT is refused by the site.
@@ -118,7 +120,9 @@ def test_disable_enable_and_uninstall_send_signed_lifecycles():
         assert env.as_app("GET", "/rest/api/3/webhook").status_code == 200
 
         gone = env.client.post(f"{env.site_url}/_jirasim/apps/{env.peer.key}/uninstall")
-        assert gone.status_code == 200 and gone.json()["appStatus"] == 204
+        assert gone.status_code == 200 and gone.json()["status"] == "uninstalled"
+        assert env.lifecycle_flush()["idle"] is True
+        assert [d["status"] for d in env.lifecycle_deliveries(event="uninstalled")] == [204]
         [uninstalled] = env.peer.seen_at("/uninstalled")
         assert uninstalled.verdict == "ok"  # RS256, same checks as installed
         assert uninstalled.json()["eventType"] == "uninstalled"

@@ -53,7 +53,9 @@ async def verify(request: Request, kind: QshKind, *, allow_disabled: bool = Fals
     claims = verify_claims(token, tenant.shared_secret, request, kind=kind, session=choice.session,
                            client_key=tenant.client_key, base_path=settings.base_path,
                            leeway=settings.jwt_leeway)
-    if not tenant.installed:
+    # allow_disabled: routes Jira calls whatever BoxSync believes (lifecycle callbacks, webhooks),
+    # since our flags can be stale; the signature proves the site, and the route decides.
+    if not tenant.installed and not allow_disabled:
         raise AuthError(403, "installation was uninstalled", "BoxSync is not installed on this Jira site.")
     if not tenant.enabled and not allow_disabled:
         raise AuthError(403, "installation is disabled", "BoxSync is disabled on this Jira site.")

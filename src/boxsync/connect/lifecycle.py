@@ -1,9 +1,13 @@
 """Lifecycle callbacks: installed, uninstalled (RS256 signed-install), enabled, disabled (HS256).
 
 Every refusal happens before anything is written, and each accepted callback is one transaction.
+Callbacks are applied in the order Jira issued them (the token's `iat`), not the order they
+arrive; a stale one is answered 204 and changes nothing (rules: boxsync.connect.tenants).
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
 from typing import Any
@@ -14,8 +18,8 @@ from starlette.routing import Route
 
 from boxsync.connect import tenants
 from boxsync.connect.auth import jira_context, refusal, requires_jwt
-from boxsync.connect.jwt import AuthError, verify_install
-from boxsync.netpolicy import URLRefused, check_site_url
+from boxsync.connect.jwt import AuthError, extract_token, verify_install
+from boxsync.netpolicy import URLRefused, check_atlassian_site, check_site_url
 
 log = logging.getLogger("boxsync.lifecycle")
 
@@ -56,6 +60,10 @@ async def parse_installation(body: dict[str, Any], app_key: str, production: boo
         raise BadPayload(f"BoxSync is a Jira app; productType {product!r} is not supported")
     display = _text(body, "displayUrl", required=False)
     try:
+        if production:
+            # Checked before anything resolves the host. displayUrl may be a custom domain; it is
+            # only shown to people, while baseUrl receives the tenant's secret with every call.
+            check_atlassian_site(_text(body, "baseUrl") or "")
         base_url = await check_site_url(_text(body, "baseUrl") or "", production=production)
         display = await check_site_url(display, production=production) if display else None
     except URLRefused as exc:
@@ -86,6 +94,11 @@ def _bad(request: Request, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=400)
 
 
+def _iat(claims: dict[str, Any]) -> int:
+    # PyJWT has checked that iat is a number and not in the future (beyond the leeway).
+    return int(claims["iat"])
+
+
 async def _verified_install(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     settings = request.app.state.settings
     claims = await verify_install(request, request.app.state.install_keys, audience=settings.base_url,
@@ -100,14 +113,25 @@ async def _verified_install(request: Request) -> tuple[dict[str, Any], dict[str,
 async def installed(request: Request) -> Response:
     settings = request.app.state.settings
     try:
-        _, body = await _verified_install(request)
+        claims, body = await _verified_install(request)
         inst = await parse_installation(body, settings.app_key, settings.production)
     except AuthError as exc:
         return refusal(request, exc)
     except BadPayload as exc:
         return _bad(request, str(exc))
-    async with request.app.state.engine.begin() as conn:
-        tenant = await tenants.save_installation(conn, inst, settings.secret_key)
+    # The token's qsh covers `POST&/installed&` and not the body, so the same token with another
+    # body would verify again: each install token is accepted once, in the install's transaction.
+    digest = hashlib.sha256(extract_token(request, header_only=True).encode()).hexdigest()
+    usable_until = dt.datetime.fromtimestamp(int(claims["exp"]) + settings.jwt_leeway, dt.timezone.utc)
+    try:
+        async with request.app.state.engine.begin() as conn:
+            if not await tenants.accept_install_token_once(conn, digest, usable_until):
+                raise tenants.InstallRefused("this install token was already used")
+            tenant = await tenants.save_installation(conn, inst, settings.secret_key, iat=_iat(claims))
+    except tenants.InstallRefused as exc:
+        # Nothing was written (the transaction rolled back). Jira shows the install as failed and
+        # the admin can retry, which sends a fresh token.
+        return refusal(request, AuthError(401, f"install refused: {exc}", f"Install refused: {exc}."))
     forget_cached_credentials(request, tenant)
     log.info("installed on %s (tenant %s)", tenant.base_url, tenant.id)
     return Response(status_code=204)
@@ -116,17 +140,23 @@ async def installed(request: Request) -> Response:
 async def uninstalled(request: Request) -> Response:
     settings = request.app.state.settings
     try:
-        _, body = await _verified_install(request)
+        claims, body = await _verified_install(request)
     except AuthError as exc:
         return refusal(request, exc)
     except BadPayload as exc:
         return _bad(request, str(exc))
     async with request.app.state.engine.begin() as conn:
-        tenant = await tenants.mark_uninstalled(conn, body["clientKey"], settings.secret_key)
-    if tenant:
+        tenant, applied = await tenants.mark_uninstalled(conn, body["clientKey"], settings.secret_key,
+                                                         iat=_iat(claims))
+    if tenant is None:
+        # Unknown tenant: nothing to forget, and Jira does not retry uninstalls anyway.
+        log.info("uninstalled from an unknown site")
+    elif not applied:
+        log.info("stale uninstalled for tenant %s ignored (issued at %s, not after its last install "
+                 "or lifecycle event)", tenant.id, claims["iat"])
+    else:
         forget_cached_credentials(request, tenant)
-    # Unknown tenant: nothing to forget, and Jira does not retry uninstalls anyway.
-    log.info("uninstalled from %s", tenant.base_url if tenant else "an unknown site")
+        log.info("uninstalled from %s", tenant.base_url)
     return Response(status_code=204)
 
 
@@ -138,9 +168,14 @@ async def _toggle(request: Request, enabled: bool) -> Response:
         return _bad(request, str(exc))
     if body.get("clientKey") not in (None, ctx.tenant.client_key):
         return _bad(request, "clientKey in the body does not match the token")
+    event = "enabled" if enabled else "disabled"
     async with request.app.state.engine.begin() as conn:
-        await tenants.set_enabled(conn, ctx.tenant, enabled, ctx.account_id)
-    log.info("%s on %s", "enabled" if enabled else "disabled", ctx.tenant.base_url)
+        applied = await tenants.set_enabled(conn, ctx.tenant, enabled, ctx.account_id, iat=_iat(ctx.claims))
+    if applied:
+        log.info("%s on %s", event, ctx.tenant.base_url)
+    else:
+        log.info("stale %s for tenant %s ignored (issued at %s, not after its last lifecycle event)",
+                 event, ctx.tenant.id, ctx.claims["iat"])
     return Response(status_code=204)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from boxsync.connect.auth import jira_context, requires_jwt
@@ -15,22 +15,44 @@ log = logging.getLogger("boxsync.webhooks")
 MAX_BODY = 5 * 1024 * 1024
 
 
-@requires_jwt("computed")
+async def read_bounded(request: Request, limit: int) -> tuple[bytes, int]:
+    """The body if it is at most `limit` bytes, else only its first STUB_PREFIX bytes; and its size.
+
+    Never holds more than `limit` bytes (plus one chunk). The rest of a larger body is read and
+    dropped rather than left unread, so the sender gets our answer instead of a reset connection."""
+    declared = request.headers.get("content-length", "")
+    keep = inbox.STUB_PREFIX if declared.isdigit() and int(declared) > limit else limit
+    kept = bytearray()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if len(kept) < keep:
+            kept += chunk
+            if size > limit:
+                keep = inbox.STUB_PREFIX
+        if len(kept) > keep:
+            del kept[keep:]
+    return bytes(kept), size
+
+
+# allow_disabled: a verified webhook is stored even when BoxSync believes the app disabled or
+# uninstalled, because a 4xx is final for Jira and our flag may be stale (a late or lost `enabled`).
+@requires_jwt("computed", allow_disabled=True)
 async def receive(request: Request) -> Response:
     ctx = jira_context(request)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:  # refuse before reading it into memory
-        return JSONResponse({"error": "webhook body larger than 5 MiB"}, status_code=413)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return JSONResponse({"error": "webhook body larger than 5 MiB"}, status_code=413)
-    try:
-        delivery = inbox.parse_delivery(body, request.headers.get("x-atlassian-webhook-identifier"),
-                                        request.headers.get("x-atlassian-webhook-retry"))
-    except inbox.BadDelivery as exc:
-        # A 4xx other than 408/409/425/429 is final for Jira: the same body would fail again.
-        log.warning("webhook refused for tenant %s: %s", ctx.tenant.id, exc)
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    identifier = request.headers.get("x-atlassian-webhook-identifier")
+    retry = request.headers.get("x-atlassian-webhook-retry")
+    body, size = await read_bounded(request, MAX_BODY)
+    if len(body) < size:  # only the prefix was kept
+        delivery = inbox.stub_delivery(body, size, identifier, retry, "oversized")
+    else:
+        try:
+            delivery = inbox.parse_delivery(body, identifier, retry)
+        except inbox.BadDelivery as exc:
+            delivery = inbox.stub_delivery(body, size, identifier, retry, exc.reason)
+    if delivery.stub_reason:
+        log.warning("webhook for tenant %s stored as a stub (%s, %d bytes, event %s): to re-read from Jira",
+                    ctx.tenant.id, delivery.stub_reason, size, delivery.event)
     # If this write fails the exception becomes a 500, and Jira retries: nothing is lost.
     async with request.app.state.engine.begin() as conn:
         fresh = await inbox.store(conn, ctx.tenant.id, delivery)

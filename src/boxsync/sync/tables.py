@@ -17,6 +17,9 @@ webhook_inbox = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("processed_at", UTCDateTime()),
+    # Set when only a stub was stored (body too large, unknown event, not JSON): the event and ids
+    # we could read are kept and a worker must re-read the rest from Jira. NULL: a full delivery.
+    sa.Column("stub_reason", sa.String(64)),
     sa.UniqueConstraint("tenant_id", "identifier", name="uq_webhook_inbox_tenant_identifier"),
     sa.Index("ix_webhook_inbox_pending", "tenant_id", "processed_at", "id"),
     info={"tenant_owned": True},

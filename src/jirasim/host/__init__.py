@@ -15,7 +15,12 @@ Endpoints on every site (control ones need no auth):
                                                200 {key, clientKey, oauthClientId, appAccountId, status:"installed", …}
                                                400 descriptor errors, 502 {error, status, body} when the app refuses
   GET  /_jirasim/apps  ·  GET /_jirasim/apps/{key} (includes sharedSecret)
-  POST /_jirasim/apps/{key}/uninstall|enable|disable
+  POST /_jirasim/apps/{key}/uninstall|enable|disable   the callbacks (and install's `enabled`) are
+                                               queued on the lifecycle dispatcher, delivered async
+  GET|POST|DELETE /_jirasim/lifecycle/faults   {hold: true|[events], drop, duplicate, delay_ms, reorder, seed}
+  POST /_jirasim/lifecycle/release {order: fifo|reverse|shuffle}   deliver the held callbacks now
+  GET|DELETE /_jirasim/lifecycle/deliveries · POST /_jirasim/lifecycle/flush · GET|PUT …/settings
+  GET|POST /_jirasim/lifecycle/clock {offset_ms | advance_ms}   the clock lifecycle tokens' iat uses
   GET  /browse/{issueKey}?as=<accountId>       issue view with signed web-panel iframes
   GET  /plugins/servlet/ac/{appKey}/{moduleKey}?as=…&project.key=…   general/admin/configure pages
   POST /_jirasim/context-token {appKey, accountId, context}   → {token, expiresIn}
@@ -23,10 +28,13 @@ Endpoints on every site (control ones need no auth):
   /rest/api/{3,2,latest}/webhook[/refresh|/failed]   dynamic webhooks (Connect app JWT)
   /rest/webhooks/1.0/webhook[/{id}]            admin webhooks (Jira admin)
   GET  /_jirasim/webhooks                      all registrations
-  GET|POST|DELETE /_jirasim/webhooks/faults    {drop, duplicate, delay_ms, reorder, seed}
-  GET|PUT /_jirasim/webhooks/settings          {retry_delays_ms: [...], timeout_ms}
+  GET|POST|DELETE /_jirasim/webhooks/faults    {drop, duplicate, delay_ms, reorder, hold, seed}
+  POST /_jirasim/webhooks/release {order}      deliver messages parked by `hold`
+  GET|PUT /_jirasim/webhooks/settings          {retry_delays_ms: [...], timeout_ms, secondary_delay_ms}
   GET|DELETE /_jirasim/webhooks/deliveries     attempts (?identifier=&event=&kind=&appKey=&outcome=)
-  POST /_jirasim/webhooks/flush {timeout_ms?}  waits until nothing is queued/held/retrying → {idle, pending}
+  POST /_jirasim/webhooks/flush {timeout_ms?}  waits until nothing is queued/delayed/retrying → {idle, pending, held}
+                                               (cascades, e.g. issuelink_deleted of a deleted issue, go on
+                                               the Secondary flow, after the Primary event)
   GET|POST /_jirasim/webhooks/clock {advance_ms}   the clock dynamic-webhook expiry uses
 """
 from __future__ import annotations
@@ -49,8 +57,10 @@ def routes(sim: Simulator, site: Site) -> list[BaseRoute]:
 
 async def startup(sim: Simulator, site: Site) -> None:
     keys.site_key(sim, site)  # pay the RSA cost at startup, not during the first install
+    await connect.startup(sim, site)
     await webhooks.startup(sim, site)
 
 
 async def shutdown(sim: Simulator, site: Site) -> None:
     await webhooks.shutdown(sim, site)
+    await connect.shutdown(sim, site)

@@ -3,8 +3,16 @@
 Follows connect-protocol.md §2: `installed` is synchronous (the app must answer 2xx, else the install
 fails and the admin sees the app's status), signed RS256 with the site's install key (`kid` header,
 `iss` = clientKey, `aud` = app baseUrl, computed `qsh`); `uninstalled` is signed the same way but is
-fire-and-forget; `enabled`/`disabled` are HS256 with the shared secret. Every install sends a fresh
-shared secret; the clientKey is per site and never changes across reinstalls.
+asynchronous and not retried; `enabled`/`disabled` are asynchronous notifications, HS256 with the
+shared secret. Every install sends a fresh shared secret; the clientKey is per site and never
+changes across reinstalls.
+
+The asynchronous callbacks go through the site's lifecycle dispatcher (jirasim.host.delivery, no
+retries): without faults they arrive in order, but like Jira's they can arrive late, be lost or
+overtake each other, and tests make that happen on demand — `hold` some events and `release` them
+later (reversed, shuffled), `delay_ms`, `drop`, `reorder`. Each token is signed when the event
+happens, not when it is delivered, so a late callback carries its original `iat`; the lifecycle
+clock (`/_jirasim/lifecycle/clock`) lets a test issue events at chosen seconds.
 
 Tampering (`tamper`) lets a test check that an app rejects forged install tokens.
 """
@@ -18,7 +26,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from jirasim.host import keys
+from jirasim.host.delivery import Dispatcher, Message, Settings, dispatcher_routes
 from jirasim.host.signing import LIFECYCLE_TOKEN_TTL, app_request_token, query_string_hash
 from jirasim.host.state import attached
 from jirasim.model import ADMINISTER, PROJECT_PERMISSIONS, InstalledApp, Simulator, Site
@@ -55,6 +64,28 @@ class InstallError(Exception):
 @dataclass
 class _SiteIdentity:
     client_key: str
+
+
+@dataclass
+class LifecycleState:
+    # No retries: Jira does not retry `uninstalled`, and nothing documents retries of enabled/disabled.
+    dispatcher: Dispatcher = field(default_factory=lambda: Dispatcher(Settings(retry_delays=())))
+    clock_offset: float = 0.0  # seconds added to real time when lifecycle tokens are issued
+
+    def now(self) -> int:
+        return int(time.time() + self.clock_offset)
+
+
+def lifecycle(site: Site) -> LifecycleState:
+    return attached(site, "lifecycle", LifecycleState)
+
+
+async def startup(sim: Simulator, site: Site) -> None:
+    await lifecycle(site).dispatcher.start()
+
+
+async def shutdown(sim: Simulator, site: Site) -> None:
+    await lifecycle(site).dispatcher.stop()
 
 
 def client_key(site: Site) -> str:
@@ -128,7 +159,7 @@ def install_token(sim: Simulator, site: Site, app: InstalledApp, url: str, *,
                   tamper: str | None = None) -> str | None:
     """The RS256 lifecycle token for `POST url`, or a deliberately broken one."""
     key = keys.site_key(sim, site)
-    issued = int(time.time())
+    issued = lifecycle(site).now()
     claims: dict[str, Any] = {
         "iss": app.client_key,
         "sub": site.admin_account_id(),
@@ -237,7 +268,7 @@ async def install(sim: Simulator, site: Site, descriptor_url: str | None = None,
     _store(site, app)
     # `enabled` follows a successful install; it is an asynchronous notification, so its outcome
     # does not change the install result.
-    await send_enable_state(site, app, "enabled")
+    send_enable_state(site, app, "enabled")
     return app
 
 
@@ -267,51 +298,47 @@ def _remove(site: Site, key: str) -> None:
             del site.oauth_tokens[token]
 
 
-async def send_enable_state(site: Site, app: InstalledApp, event: str) -> int | None:
-    """POST the HS256-signed `enabled`/`disabled` lifecycle if the descriptor declares it."""
+def _queue_lifecycle(site: Site, app: InstalledApp, event: str, url: str, token: str | None) -> None:
+    """Sign now, deliver later: the callback goes to the site's lifecycle dispatcher."""
+    headers = {"Authorization": f"JWT {token}"} if token is not None else {}
+    body = json.dumps(lifecycle_payload(site, app, event)).encode()
+    lifecycle(site).dispatcher.submit(Message(url=url, event=event, body=body, kind="lifecycle",
+                                              app_key=app.key, sign=lambda _url, _body: headers))
+
+
+def send_enable_state(site: Site, app: InstalledApp, event: str) -> None:
+    """Queue the HS256-signed `enabled`/`disabled` lifecycle if the descriptor declares it."""
     path = (app.descriptor.get("lifecycle") or {}).get(event)
     if not isinstance(path, str):
-        return None
+        return
     url = app_url(app, path)
     token = app_request_token(client_key=app.client_key, shared_secret=app.shared_secret, method="POST",
-                              url=url, app_base_url=app.base_url, sub=site.admin_account_id())
-    try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-            response = await _post_lifecycle(client, url, lifecycle_payload(site, app, event), token)
-        return response.status_code
-    except httpx.HTTPError:
-        return None
+                              url=url, app_base_url=app.base_url, sub=site.admin_account_id(),
+                              ttl=LIFECYCLE_TOKEN_TTL, now=lifecycle(site).now())
+    _queue_lifecycle(site, app, event, url, token)
 
 
-async def uninstall(sim: Simulator, site: Site, key: str) -> int | None:
-    """Send the signed `uninstalled` lifecycle (not retried, outcome ignored) and remove the app."""
+async def uninstall(sim: Simulator, site: Site, key: str) -> None:
+    """Queue `disabled` (if enabled) then the signed `uninstalled`, and remove the app at once."""
     app = site.apps.get(key)
     if app is None:
         raise InstallError(404, {"error": f"app {key} is not installed"})
-    status: int | None = None
     if app.enabled:
-        await send_enable_state(site, app, "disabled")
+        send_enable_state(site, app, "disabled")
     path = (app.descriptor.get("lifecycle") or {}).get("uninstalled")
     if isinstance(path, str):
         url = app_url(app, path)
-        try:
-            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-                response = await _post_lifecycle(client, url, lifecycle_payload(site, app, "uninstalled"),
-                                                 install_token(sim, site, app, url))
-            status = response.status_code
-        except httpx.HTTPError:
-            status = None
+        _queue_lifecycle(site, app, "uninstalled", url, install_token(sim, site, app, url))
     _remove(site, key)
-    return status
 
 
-async def set_enabled(site: Site, key: str, enabled: bool) -> tuple[InstalledApp, int | None]:
+async def set_enabled(site: Site, key: str, enabled: bool) -> InstalledApp:
     app = site.apps.get(key)
     if app is None:
         raise InstallError(404, {"error": f"app {key} is not installed"})
     app.enabled = enabled
-    status = await send_enable_state(site, app, "enabled" if enabled else "disabled")
-    return app, status
+    send_enable_state(site, app, "enabled" if enabled else "disabled")
+    return app
 
 
 def describe(app: InstalledApp) -> dict[str, Any]:
@@ -350,12 +377,13 @@ def routes(sim: Simulator, site: Site) -> list[Route]:
     async def action_route(request: Request) -> Response:
         key, action = request.path_params["key"], request.path_params["action"]
         try:
+            # The callbacks are queued: /_jirasim/lifecycle/deliveries shows how the app answered.
             if action == "uninstall":
-                status = await uninstall(sim, site, key)
-                return JSONResponse({"key": key, "status": "uninstalled", "appStatus": status})
+                await uninstall(sim, site, key)
+                return JSONResponse({"key": key, "status": "uninstalled"})
             if action in ("enable", "disable"):
-                app, status = await set_enabled(site, key, action == "enable")
-                return JSONResponse({**describe(app), "appStatus": status})
+                app = await set_enabled(site, key, action == "enable")
+                return JSONResponse(describe(app))
         except InstallError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
         return JSONResponse({"error": f"unknown action {action}"}, status_code=404)
@@ -367,7 +395,28 @@ def routes(sim: Simulator, site: Site) -> list[Route]:
             return JSONResponse({"error": "not installed"}, status_code=404)
         return JSONResponse({**describe(app), "sharedSecret": app.shared_secret})
 
+    async def clock_route(request: Request) -> Response:
+        state = lifecycle(site)
+        if request.method == "POST":
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "JSON object required"}, status_code=400)
+            offset, advance = body.get("offset_ms"), body.get("advance_ms")
+            if not any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (offset, advance)):
+                return JSONResponse({"error": "offset_ms (absolute) or advance_ms (relative) required"},
+                                    status_code=400)
+            if isinstance(offset, (int, float)) and not isinstance(offset, bool):
+                state.clock_offset = offset / 1000
+            if isinstance(advance, (int, float)) and not isinstance(advance, bool):
+                state.clock_offset += advance / 1000
+        return JSONResponse({"now": state.now(), "offset_ms": int(state.clock_offset * 1000)})
+
     return [
+        *dispatcher_routes("/_jirasim/lifecycle", lifecycle(site).dispatcher),
+        Route("/_jirasim/lifecycle/clock", clock_route, methods=["GET", "POST"]),
         Route("/_jirasim/apps/install", install_route, methods=["POST"]),
         Route("/_jirasim/apps", list_route, methods=["GET"]),
         Route("/_jirasim/apps/{key}", secret_route, methods=["GET"]),

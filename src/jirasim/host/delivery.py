@@ -7,10 +7,19 @@ retries carry `X-Atlassian-Webhook-Retry: <n>`. A message that fails its last at
 failed list (`GET /rest/api/3/webhook/failed`).
 
 Faults model what apps must survive: drop (never delivered), duplicate (delivered twice with one
-identifier), delay, and reorder (hold a batch, then deliver it reversed or shuffled).
+identifier), delay, reorder (hold a batch, then deliver it reversed or shuffled) and hold (park
+messages, all or some events, until a test releases them in the order it chooses).
 
-First attempts go out one at a time in submission order, so without faults the receiver sees
-events in order and tests are deterministic; delays and retries run as their own tasks.
+Two lanes, as Jira's `X-Atlassian-Webhook-Flow` header tells: Primary for the changes people make,
+Secondary for the cascades they cause (an issue delete removing its links), which Jira delivers
+later (connect-protocol.md §5). A Secondary message goes out no sooner than `secondary_delay` after
+it was submitted, and only once every Primary message submitted before it had its first attempt.
+
+First attempts on a lane go out one at a time in submission order, so without faults the receiver
+sees events in order and tests are deterministic; delays and retries run as their own tasks.
+
+The same dispatcher, with no retries, carries a site's asynchronous lifecycle callbacks
+(`kind="lifecycle"`: enabled, disabled, uninstalled; see jirasim.host.connect).
 """
 from __future__ import annotations
 
@@ -23,11 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 RETRYABLE = frozenset({408, 409, 425, 429})
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 25.0)  # seconds before retry 1, 2, 3 (4 attempts in all)
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_REORDER_WINDOW = 0.3  # seconds of quiet after which a held reorder batch is released
+DEFAULT_SECONDARY_DELAY = 0.1  # seconds; Jira allows itself ~15 minutes for the Secondary flow
+PRIMARY, SECONDARY = "Primary", "Secondary"
+RELEASE_ORDERS = ("fifo", "reverse", "shuffle")
 FAILED_RETENTION_MS = 72 * 3600 * 1000  # Jira keeps failed webhooks ~72 h
 
 
@@ -41,12 +56,14 @@ class Message:
     url: str
     event: str
     body: bytes | None
-    kind: str  # "connect" (descriptor), "dynamic" (REST-registered) or "admin"
+    kind: str  # "connect" (descriptor), "dynamic" (REST-registered), "admin", or "lifecycle"
     app_key: str | None = None
     webhook_ids: tuple[int, ...] = ()
     sign: Callable[[str, bytes | None], dict[str, str]] | None = None
     identifier: str = field(default_factory=lambda: str(uuid.uuid4()))
     retry: int = 0
+    flow: str = PRIMARY  # the lane; Secondary for cascades
+    submitted: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -55,17 +72,22 @@ class Faults:
     duplicate: float = 0  # same convention
     delay_ms: int = 0
     reorder: bool | int | str = False  # True: reverse held batch; int: batch size; "shuffle"
+    hold: bool | list[str] = False  # True: park every message; a list: those events only
     seed: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"drop": self.drop, "duplicate": self.duplicate, "delay_ms": self.delay_ms,
-                "reorder": self.reorder, "seed": self.seed}
+                "reorder": self.reorder, "hold": self.hold, "seed": self.seed}
+
+    def holds(self, message: "Message") -> bool:
+        return self.hold is True or (isinstance(self.hold, list) and message.event in self.hold)
 
 
 @dataclass
 class Settings:
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     timeout: float = DEFAULT_TIMEOUT
+    secondary_delay: float = DEFAULT_SECONDARY_DELAY
 
 
 def _count_or_probability(value: Any, name: str) -> float:
@@ -79,20 +101,23 @@ def _count_or_probability(value: Any, name: str) -> float:
 
 
 class Dispatcher:
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         self.faults = Faults()
-        self.settings = Settings()
+        self.settings = settings or Settings()
         self.attempts: list[dict[str, Any]] = []  # every attempt and every drop, oldest first
         self.failed: list[dict[str, Any]] = []
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
-        self._queue: asyncio.Queue[Message] | None = None
+        self._queue: asyncio.Queue[Message] | None = None  # the Primary lane
+        self._secondary: asyncio.Queue[Message] | None = None
         self._backlog: list[Message] = []  # submitted before the worker started
-        self._held: list[Message] = []
+        self._held: list[Message] = []  # a reorder batch
+        self._parked: list[Message] = []  # held by the `hold` fault until released
         self._release_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._worker: asyncio.Task | None = None
+        self._secondary_worker: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
         self._pending = 0
         self._idle: asyncio.Event | None = None
@@ -103,9 +128,11 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._queue = asyncio.Queue()
+        self._secondary = asyncio.Queue()
         self._idle = asyncio.Event()
         self._client = httpx.AsyncClient(follow_redirects=False)
-        self._worker = asyncio.create_task(self._run(), name="jirasim webhook worker")
+        self._worker = asyncio.create_task(self._run(self._queue), name="jirasim webhook worker")
+        self._secondary_worker = asyncio.create_task(self._run(self._secondary), name="jirasim secondary worker")
         backlog, self._backlog = self._backlog, []
         self._pending = 0
         for message in backlog:
@@ -115,13 +142,14 @@ class Dispatcher:
     async def stop(self) -> None:
         if self._release_timer:
             self._release_timer.cancel()
-        tasks = [t for t in [self._worker, *self._tasks] if t]
+        tasks = [t for t in [self._worker, self._secondary_worker, *self._tasks] if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._client:
             await self._client.aclose()
-        self._worker, self._client, self._loop, self._queue = None, None, None, None
+        self._worker, self._secondary_worker, self._client, self._loop = None, None, None, None
+        self._queue, self._secondary = None, None
         self._tasks.clear()
 
     # --- submission ------------------------------------------------------------------------------
@@ -137,10 +165,10 @@ class Dispatcher:
             loop.call_soon_threadsafe(self._submit, message)
 
     def _submit(self, message: Message) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._secondary is not None
         self._pending += 1
         self._update_idle()
-        self._queue.put_nowait(message)
+        (self._secondary if message.flow == SECONDARY else self._queue).put_nowait(message)
 
     def _done(self) -> None:
         self._pending -= 1
@@ -162,10 +190,14 @@ class Dispatcher:
             duplicate=_count_or_probability(spec.get("duplicate"), "duplicate"),
             delay_ms=int(spec.get("delay_ms") or 0),
             reorder=spec.get("reorder", False),
+            hold=spec.get("hold", False),
             seed=spec.get("seed"),
         )
         if faults.delay_ms < 0:
             raise ValueError("delay_ms must be >= 0")
+        if not (isinstance(faults.hold, bool)
+                or (isinstance(faults.hold, list) and all(isinstance(e, str) for e in faults.hold))):
+            raise ValueError("hold: true, false or a list of event names")
         if not (isinstance(faults.reorder, bool) or faults.reorder == "shuffle"
                 or (isinstance(faults.reorder, int) and faults.reorder >= 1)):
             raise ValueError('reorder: true, "shuffle" or a batch size >= 1')
@@ -177,6 +209,7 @@ class Dispatcher:
     def clear_faults(self) -> None:
         self.faults = Faults()
         self._release_held()
+        self.release()
 
     def _take(self, name: str) -> bool:
         """Whether the drop/duplicate fault applies to this message (consuming one from a count)."""
@@ -190,25 +223,62 @@ class Dispatcher:
 
     # --- the worker ------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        assert self._queue is not None
+    async def _run(self, queue: asyncio.Queue[Message]) -> None:
         while True:
-            message = await self._queue.get()
-            if self._take("drop"):
-                self._log(message, status=None, outcome="dropped")
-                self._done()
-                continue
-            copies = [message]
-            if self._take("duplicate"):
-                copies.append(Message(**{**message.__dict__}))
-                self._pending += 1
-            for copy in copies:
-                if self.faults.reorder:
-                    self._hold(copy)
-                elif self.faults.delay_ms:
-                    self._spawn(self._deliver_later(copy, self.faults.delay_ms / 1000))
-                else:
-                    await self._deliver(copy)
+            message = await queue.get()
+            try:
+                if message.flow == SECONDARY:
+                    wait = message.submitted + self.settings.secondary_delay - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    assert self._queue is not None
+                    await self._queue.join()  # the Primary messages submitted so far went first
+                await self._process(message)
+            finally:
+                queue.task_done()
+
+    async def _process(self, message: Message) -> None:
+        if self.faults.holds(message):
+            self._parked.append(message)
+            self._log(message, status=None, outcome="held")
+            self._done()  # a parked message waits for the test, not for the dispatcher
+            return
+        if self._take("drop"):
+            self._log(message, status=None, outcome="dropped")
+            self._done()
+            return
+        copies = [message]
+        if self._take("duplicate"):
+            copies.append(Message(**{**message.__dict__}))
+            self._pending += 1
+        for copy in copies:
+            if self.faults.reorder:
+                self._hold(copy)
+            elif self.faults.delay_ms:
+                self._spawn(self._deliver_later(copy, self.faults.delay_ms / 1000))
+            else:
+                await self._deliver(copy)
+
+    def release(self, order: str = "fifo") -> int:
+        """Deliver every parked message now, in submission order, reversed or shuffled."""
+        if order not in RELEASE_ORDERS:
+            raise ValueError(f"order: one of {', '.join(RELEASE_ORDERS)}")
+        batch, self._parked = self._parked, []
+        if not batch:
+            return 0
+        if order == "reverse":
+            batch.reverse()
+        elif order == "shuffle":
+            self._rng.shuffle(batch)
+        self._pending += len(batch)
+        self._update_idle()
+
+        async def send_all() -> None:
+            for message in batch:
+                await self._deliver(message)
+
+        self._spawn(send_all())
+        return len(batch)
 
     def _hold(self, message: Message) -> None:
         self._held.append(message)
@@ -256,15 +326,18 @@ class Dispatcher:
 
     async def _deliver(self, message: Message) -> None:
         assert self._client is not None
-        headers = {
-            "X-Atlassian-Webhook-Identifier": message.identifier,
-            "X-Atlassian-Webhook-Flow": "Primary",
-            "User-Agent": "Atlassian Webhook HTTP Client",
-        }
-        if message.body is not None:
-            headers["Content-Type"] = "application/json; charset=utf-8"
-        if message.retry:
-            headers["X-Atlassian-Webhook-Retry"] = str(message.retry)
+        if message.kind == "lifecycle":
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        else:
+            headers = {
+                "X-Atlassian-Webhook-Identifier": message.identifier,
+                "X-Atlassian-Webhook-Flow": message.flow,
+                "User-Agent": "Atlassian Webhook HTTP Client",
+            }
+            if message.body is not None:
+                headers["Content-Type"] = "application/json; charset=utf-8"
+            if message.retry:
+                headers["X-Atlassian-Webhook-Retry"] = str(message.retry)
         if message.sign is not None:
             headers.update(message.sign(message.url, message.body))
         status: int | None = None
@@ -294,7 +367,7 @@ class Dispatcher:
         self.attempts.append({
             "identifier": message.identifier, "url": message.url, "event": message.event,
             "kind": message.kind, "appKey": message.app_key, "webhookIds": list(message.webhook_ids),
-            "retry": message.retry, "status": status, "outcome": outcome, "error": error,
+            "flow": message.flow, "retry": message.retry, "status": status, "outcome": outcome, "error": error,
             "at": int(time.time() * 1000),
         })
 
@@ -308,7 +381,8 @@ class Dispatcher:
     # --- waiting ---------------------------------------------------------------------------------
 
     async def flush(self, timeout: float = 30.0) -> bool:
-        """Release any held reorder batch and wait until nothing is queued, delayed or retrying."""
+        """Release any held reorder batch and wait until nothing is queued, delayed or retrying.
+        Messages parked by the `hold` fault stay parked (see `held`) until `release`."""
         self._release_held()
         if self._idle is None:
             return not self._backlog
@@ -323,3 +397,94 @@ class Dispatcher:
     @property
     def pending(self) -> int:
         return self._pending + len(self._backlog)
+
+    @property
+    def held(self) -> int:
+        return len(self._parked)
+
+
+# --- control routes --------------------------------------------------------------------------------
+
+
+async def _json_or_none(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def dispatcher_routes(prefix: str, dispatcher: Dispatcher) -> list[Route]:
+    """The control routes of one dispatcher (webhooks, or a site's lifecycle callbacks):
+    {prefix}/faults, /settings, /deliveries, /flush and /release."""
+
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            dispatcher.clear_faults()
+        elif request.method == "POST":
+            body = await _json_or_none(request)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "JSON object required"}, status_code=400)
+            try:
+                dispatcher.set_faults(body)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"faults": dispatcher.faults.as_json(), "held": dispatcher.held})
+
+    async def settings(request: Request) -> Response:
+        if request.method == "PUT":
+            body = await _json_or_none(request)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "JSON object required"}, status_code=400)
+            if "retry_delays_ms" in body:
+                delays = body["retry_delays_ms"]
+                if not isinstance(delays, list) or not all(isinstance(d, (int, float)) and d >= 0 for d in delays):
+                    return JSONResponse({"error": "retry_delays_ms: list of non-negative numbers"}, status_code=400)
+                dispatcher.settings.retry_delays = tuple(d / 1000 for d in delays)
+            if "timeout_ms" in body:
+                dispatcher.settings.timeout = float(body["timeout_ms"]) / 1000
+            if "secondary_delay_ms" in body:
+                delay = body["secondary_delay_ms"]
+                if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+                    return JSONResponse({"error": "secondary_delay_ms: a non-negative number"}, status_code=400)
+                dispatcher.settings.secondary_delay = delay / 1000
+        s = dispatcher.settings
+        return JSONResponse({"retry_delays_ms": [int(d * 1000) for d in s.retry_delays],
+                             "timeout_ms": int(s.timeout * 1000),
+                             "secondary_delay_ms": int(s.secondary_delay * 1000)})
+
+    async def deliveries(request: Request) -> Response:
+        if request.method == "DELETE":
+            dispatcher.attempts.clear()
+            dispatcher.failed.clear()
+            return JSONResponse({"deliveries": []})
+        rows = dispatcher.attempts
+        for key in ("identifier", "event", "kind", "appKey", "outcome", "flow"):
+            if key in request.query_params:
+                rows = [r for r in rows if str(r.get(key)) == request.query_params[key]]
+        return JSONResponse({"deliveries": rows, "pending": dispatcher.pending, "held": dispatcher.held,
+                             "failed": dispatcher.failed})
+
+    async def flush(request: Request) -> Response:
+        body = await _json_or_none(request) if await request.body() else {}
+        timeout = float((body or {}).get("timeout_ms", 30000)) / 1000
+        idle = await dispatcher.flush(timeout)
+        return JSONResponse({"idle": idle, "pending": dispatcher.pending, "held": dispatcher.held},
+                            status_code=200 if idle else 504)
+
+    async def release(request: Request) -> Response:
+        body = await _json_or_none(request) if await request.body() else {}
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "JSON object required"}, status_code=400)
+        try:
+            released = dispatcher.release(str(body.get("order", "fifo")))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"released": released})
+
+    return [
+        Route(f"{prefix}/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route(f"{prefix}/settings", settings, methods=["GET", "PUT"]),
+        Route(f"{prefix}/deliveries", deliveries, methods=["GET", "DELETE"]),
+        Route(f"{prefix}/flush", flush, methods=["POST"]),
+        Route(f"{prefix}/release", release, methods=["POST"]),
+    ]

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from jirasim import jql
 from jirasim.auth import authenticate, require_scope, require_user
 from jirasim.errors import JiraError
-from jirasim.host.delivery import Dispatcher, Message
+from jirasim.host.delivery import PRIMARY, SECONDARY, Dispatcher, Message, dispatcher_routes
 from jirasim.host.signing import app_request_token
 from jirasim.host.state import attached
 from jirasim.model import ADMINISTER, ChangeEvent, InstalledApp, Issue, Simulator, Site
@@ -229,6 +229,7 @@ def messages_for(site: Site, event: ChangeEvent) -> list[Message]:
     st = state(site)
     base_body = payload(event)
     is_issue_event = name in ISSUE_EVENTS
+    flow = SECONDARY if event.cascade else PRIMARY
     out: list[Message] = []
     for app in list(site.apps.values()):
         if not app.enabled:
@@ -242,7 +243,7 @@ def messages_for(site: Site, event: ChangeEvent) -> list[Message]:
             url = app.base_url.rstrip("/") + (path if path.startswith("/") else "/" + path)
             body = None if module.get("excludeBody") else _encode(base_body)
             out.append(Message(url=url, event=name, body=body, kind="connect", app_key=app.key,
-                               sign=_jwt_signer(app)))
+                               sign=_jwt_signer(app), flow=flow))
         if name in DYNAMIC_EVENTS:
             now = st.now_ms()
             matched: dict[str, list[int]] = {}
@@ -254,7 +255,7 @@ def messages_for(site: Site, event: ChangeEvent) -> list[Message]:
             for url, ids in matched.items():
                 body = _encode({**base_body, "matchedWebhookIds": ids})
                 out.append(Message(url=url, event=name, body=body, kind="dynamic", app_key=app.key,
-                                   webhook_ids=tuple(ids), sign=_jwt_signer(app)))
+                                   webhook_ids=tuple(ids), sign=_jwt_signer(app), flow=flow))
     for hook in list(st.admin.values()):
         if not hook.enabled or name not in hook.events:
             continue
@@ -262,7 +263,8 @@ def messages_for(site: Site, event: ChangeEvent) -> list[Message]:
             continue
         body = None if hook.exclude_body else _encode(base_body)
         out.append(Message(url=substitute(hook.url, event), event=name, body=body, kind="admin",
-                           webhook_ids=(hook.id,), sign=_hmac_signer(hook.secret) if hook.secret else None))
+                           webhook_ids=(hook.id,), sign=_hmac_signer(hook.secret) if hook.secret else None,
+                           flow=flow))
     return out
 
 
@@ -529,53 +531,6 @@ def admin_routes(sim: Simulator, site: Site) -> list[Route]:
 def control_routes(sim: Simulator, site: Site) -> list[Route]:
     st = state(site)
 
-    async def faults(request: Request) -> Response:
-        if request.method == "DELETE":
-            st.dispatcher.clear_faults()
-        elif request.method == "POST":
-            body = await _json(request)
-            if not isinstance(body, dict):
-                return JSONResponse({"error": "JSON object required"}, status_code=400)
-            try:
-                st.dispatcher.set_faults(body)
-            except ValueError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"faults": st.dispatcher.faults.as_json()})
-
-    async def settings(request: Request) -> Response:
-        if request.method == "PUT":
-            body = await _json(request)
-            if not isinstance(body, dict):
-                return JSONResponse({"error": "JSON object required"}, status_code=400)
-            if "retry_delays_ms" in body:
-                delays = body["retry_delays_ms"]
-                if not isinstance(delays, list) or not all(isinstance(d, (int, float)) and d >= 0 for d in delays):
-                    return JSONResponse({"error": "retry_delays_ms: list of non-negative numbers"}, status_code=400)
-                st.dispatcher.settings.retry_delays = tuple(d / 1000 for d in delays)
-            if "timeout_ms" in body:
-                st.dispatcher.settings.timeout = float(body["timeout_ms"]) / 1000
-        s = st.dispatcher.settings
-        return JSONResponse({"retry_delays_ms": [int(d * 1000) for d in s.retry_delays],
-                             "timeout_ms": int(s.timeout * 1000)})
-
-    async def deliveries(request: Request) -> Response:
-        if request.method == "DELETE":
-            st.dispatcher.attempts.clear()
-            st.dispatcher.failed.clear()
-            return JSONResponse({"deliveries": []})
-        rows = st.dispatcher.attempts
-        for key in ("identifier", "event", "kind", "appKey", "outcome"):
-            if key in request.query_params:
-                rows = [r for r in rows if str(r.get(key)) == request.query_params[key]]
-        return JSONResponse({"deliveries": rows, "pending": st.dispatcher.pending,
-                             "failed": st.dispatcher.failed})
-
-    async def flush(request: Request) -> Response:
-        body = await _json(request) if await request.body() else {}
-        timeout = float((body or {}).get("timeout_ms", 30000)) / 1000
-        idle = await st.dispatcher.flush(timeout)
-        return JSONResponse({"idle": idle, "pending": st.dispatcher.pending}, status_code=200 if idle else 504)
-
     async def clock(request: Request) -> Response:
         if request.method == "POST":
             body = await _json(request)
@@ -596,10 +551,7 @@ def control_routes(sim: Simulator, site: Site) -> list[Route]:
 
     return [
         Route("/_jirasim/webhooks", registrations, methods=["GET"]),
-        Route("/_jirasim/webhooks/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/_jirasim/webhooks/settings", settings, methods=["GET", "PUT"]),
-        Route("/_jirasim/webhooks/deliveries", deliveries, methods=["GET", "DELETE"]),
-        Route("/_jirasim/webhooks/flush", flush, methods=["POST"]),
+        *dispatcher_routes("/_jirasim/webhooks", st.dispatcher),
         Route("/_jirasim/webhooks/clock", clock, methods=["GET", "POST"]),
     ]
 
