@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size,
+                                  max_overflow=settings.db_max_overflow)
         http = new_http_client()
         try:
             await prepare_database(engine)

@@ -2,11 +2,25 @@
 
 One `MetaData` for the whole app; each feature declares its tables in its own `tables.py` against
 it. Migrations are the only way the schema changes, on SQLite and PostgreSQL alike.
+
+Transactions mean the same on both backends. On SQLite the driver's legacy mode (BEGIN only before
+the first INSERT/UPDATE/DELETE) is switched off and SQLAlchemy emits BEGIN itself:
+
+- `engine.begin()`, a unit of work that may write, starts with `BEGIN IMMEDIATE`: it takes SQLite's
+  one write lock up front, the way `SELECT … FOR UPDATE` then `UPDATE` serialises on PostgreSQL. A
+  deferred transaction that reads and then writes fails with "database is locked" (SQLITE_BUSY, not
+  retried by busy_timeout) whenever another connection committed in between.
+- a connection used without `begin()` (`engine.connect()`, then statements: reads) starts a deferred
+  `BEGIN` at its first statement: one consistent WAL snapshot that does not block the writer.
+
+So: write through `engine.begin()`; `engine.connect()` is for reading.
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -51,27 +65,61 @@ class UTCDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-def create_engine(url: str) -> AsyncEngine:
+# How the next SQLite transaction begins: IMMEDIATE unless started by a statement (see the docstring).
+_sqlite_begin: contextvars.ContextVar[str] = contextvars.ContextVar("sqlite_begin", default="BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> AsyncEngine:
+    """An engine with at most `pool_size + max_overflow` connections (see config.py and the README)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
         tenancy.guard(engine)
         return engine
-    engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    pool: dict[str, Any] = {}
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow}  # ":memory:" has a single connection
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+    _sqlite_transactions(engine)
     tenancy.guard(engine)
     return engine
+
+
+def _sqlite_transactions(engine: AsyncEngine) -> None:
+    """SQLAlchemy's recipe for real SQLite transactions (docs: "Enabling Non-Legacy SQLite
+    Transactional Modes"), with BEGIN IMMEDIATE for `begin()`."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # the driver emits no BEGIN of its own; COMMIT/ROLLBACK still work
+        cur = dbapi_conn.cursor()
+        # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "before_execute")
+    def _autobegin(conn, *_args):  # noqa: ANN001
+        # A statement outside a transaction is about to autobegin one: begin it here instead, deferred.
+        if conn.get_transaction() is not None:
+            return
+        token = _sqlite_begin.set("BEGIN")
+        try:
+            conn.begin()
+        finally:
+            _sqlite_begin.reset(token)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        # On the DBAPI cursor: a statement through `conn` would re-enter _autobegin, as the
+        # transaction is not registered on the connection until this event returns.
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(_sqlite_begin.get())
+        finally:
+            cur.close()
 
 
 def _alembic_config():
