@@ -37,16 +37,18 @@ class SchemaOutdated(RuntimeError):
 
 
 async def prepare_database(engine) -> None:  # noqa: ANN001
-    """A new database is migrated on start; an older schema is left for `boxsync migrate`, so that
-    an upgrade is a deliberate step rather than a side effect of a restart."""
-    async with engine.connect() as conn:
-        revision = await db.current_revision(conn)
-    if revision is None:
+    """A new database is migrated on start, under the lock `boxsync migrate` takes, so processes
+    starting together on it take turns. An older schema is left for `boxsync migrate`, so that an
+    upgrade is a deliberate step rather than a side effect of a restart. A newer schema (a rolling
+    deploy) is used when its migrations declare this release compatible, refused otherwise."""
+    status = await db.schema_status(engine)
+    if status.state == "new":
         log.info("new database: applying migrations")
-        await db.migrate(engine)
-    elif revision != db.head_revision():
-        raise SchemaOutdated(f"database schema is at revision {revision}, this release needs "
-                             f"{db.head_revision()}: run `boxsync migrate` first")
+        status = await db.migrate(engine, only_new=True)  # re-reads the revision once it holds the lock
+    if status.state == "ahead":
+        log.warning("%s", status.message)
+    elif not status.usable:
+        raise SchemaOutdated(status.message)
 
 
 async def healthz(request: Request) -> Response:

@@ -17,10 +17,17 @@ So: write through `engine.begin()`; `engine.connect()` is for reading.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -28,6 +35,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from boxsync import tenancy
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+log = logging.getLogger("boxsync.db")
 
 metadata = sa.MetaData(
     naming_convention={
@@ -40,6 +52,19 @@ metadata = sa.MetaData(
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Which schema this database is at, and the oldest code that can run against it (see `migrate`).
+# Written by every migration run, in the transaction that moves alembic_version.
+schema_compat = sa.Table(
+    "schema_compat",
+    metadata,
+    sa.Column("revision", sa.String(32), primary_key=True),
+    sa.Column("min_code_revision", sa.String(32), nullable=False),
+    info={"tenant_owned": False},
+)
+
+# Every BoxSync process takes this PostgreSQL advisory lock to migrate ("boxsync" read as a number).
+MIGRATION_LOCK = int.from_bytes(b"boxsync", "big")
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -64,6 +89,35 @@ class UTCDateTime(sa.TypeDecorator):
             return None
         return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
+
+# -- row ids ---------------------------------------------------------------------------------------
+
+_ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+_id_lock = threading.Lock()
+_last_id = 0
+
+
+def new_id() -> int:
+    """An id for a row of a tenant-owned table, made by the application.
+
+    Tenant-owned tables are keyed by (tenant_id, id). SQLite only generates ids for a lone INTEGER
+    PRIMARY KEY, never for a column of a composite key, and a per-backend scheme (a sequence on
+    PostgreSQL, something else on SQLite) would give the two backends different ids and code paths.
+    So the id is made here: milliseconds since 2024 in the high 41 bits (good until 2093), 22 random
+    bits below, and strictly increasing within the process, so ids sort in insertion order like the
+    SERIAL ids they replace (older rows keep their small ids). Two processes collide only if they
+    insert for the same tenant in the same millisecond and draw overlapping random values (about 1 in
+    4 million per such pair); the insert then fails loudly on the primary key, nothing is overwritten.
+    Positive and below 2**63: a BIGINT everywhere.
+    """
+    global _last_id
+    with _id_lock:
+        now_ms = time.time_ns() // 1_000_000 - _ID_EPOCH_MS
+        _last_id = max((now_ms << 22) | secrets.randbits(22), _last_id + 1)
+        return _last_id
+
+
+# -- engines ---------------------------------------------------------------------------------------
 
 # How the next SQLite transaction begins: IMMEDIATE unless started by a statement (see the docstring).
 _sqlite_begin: contextvars.ContextVar[str] = contextvars.ContextVar("sqlite_begin", default="BEGIN IMMEDIATE")
@@ -122,26 +176,60 @@ def _sqlite_transactions(engine: AsyncEngine) -> None:
             cur.close()
 
 
-def _alembic_config():
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
+# -- migrations ------------------------------------------------------------------------------------
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema cannot be used by this code; the message says what to do."""
+
+
+class MigrationError(RuntimeError):
+    """A migration left the database inconsistent; it was rolled back."""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """What the database's schema means for this code.
+
+    state: "new" (no schema yet), "current" (at this code's head), "behind" (an older revision this
+    code knows: run `boxsync migrate`), "ahead" (a newer revision whose migrations declare this code
+    able to run against it: a rolling deploy), "incompatible" (newer, and not usable by this code).
+    """
+
+    state: str
+    revision: str | None
+    head: str
+    message: str
+
+    @property
+    def usable(self) -> bool:
+        return self.state in ("current", "ahead")
+
+
+def alembic_config(*extra_versions: Path) -> Config:
+    """Alembic's configuration; `extra_versions` adds directories of further revisions (tests use it
+    to play a newer release)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    if extra_versions:
+        cfg.set_main_option("path_separator", "os")
+        cfg.set_main_option("version_locations",
+                            os.pathsep.join(str(p) for p in (MIGRATIONS / "versions", *extra_versions)))
     return cfg
 
 
-def _upgrade(sync_conn: sa.Connection, revision: str) -> None:
-    from alembic import command
+def head_revision(config: Config | None = None) -> str:
+    from alembic.script import ScriptDirectory
 
-    cfg = _alembic_config()
-    cfg.attributes["connection"] = sync_conn
-    command.upgrade(cfg, revision)
-
-
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision`, the newest by default (idempotent)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, revision)
+    head = ScriptDirectory.from_config(config or alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 async def current_revision(conn: AsyncConnection) -> str | None:
@@ -153,14 +241,126 @@ async def current_revision(conn: AsyncConnection) -> str | None:
     return await conn.run_sync(_rev)
 
 
-async def ping(engine: AsyncEngine) -> None:
+async def schema_status(engine: AsyncEngine, *, config: Config | None = None) -> SchemaStatus:
     async with engine.connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
+        return await conn.run_sync(_status, config or alembic_config())
 
 
-def head_revision() -> str:
+async def migrate(engine: AsyncEngine, revision: str = "head", *, only_new: bool = False,
+                  config: Config | None = None) -> SchemaStatus:
+    """Bring the schema to `revision` (the newest by default); idempotent and safe to run from
+    several processes at once. `only_new` migrates a database that has no schema yet and leaves an
+    older one alone (the app's start). A database ahead of this code is left as it is when its
+    migrations declare this code compatible, refused (SchemaMismatch) otherwise."""
+    cfg = config or alembic_config()
+    async with _migrating(engine) as conn:
+        return await conn.run_sync(_migrate_locked, cfg, revision, only_new)
+
+
+async def downgrade(engine: AsyncEngine, revision: str, *, config: Config | None = None) -> SchemaStatus:
+    cfg = config or alembic_config()
+    async with _migrating(engine) as conn:
+        await conn.run_sync(_run, cfg, "downgrade", revision)
+        return await conn.run_sync(_status, cfg)
+
+
+@contextlib.asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction that one migrator at a time holds.
+
+    PostgreSQL: a transaction-level advisory lock taken before anything is read, so processes that
+    start together on a new database take turns, each re-reading the revision its predecessor left.
+    SQLite: BEGIN IMMEDIATE (the write lock) does the same. Foreign keys are off meanwhile, since
+    batch migrations rebuild a table by DROP TABLE + rename, and dropping `tenants` with foreign
+    keys on would cascade into every tenant-owned table; they are checked before commit instead.
+    """
+    async with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            async with conn.begin():
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+                yield conn
+            return
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: before BEGIN
+        try:
+            async with conn.begin():
+                yield conn
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    rows = "; ".join(f"{r[0]} rowid {r[1]} -> {r[2]}" for r in broken[:5])
+                    raise MigrationError(f"migration rolled back: {len(broken)} rows break foreign keys ({rows})")
+        finally:
+            try:
+                await driver.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                await conn.invalidate()  # never back to the pool with foreign keys off
+                raise
+
+
+def _migrate_locked(sync_conn: sa.Connection, cfg: Config, revision: str, only_new: bool) -> SchemaStatus:
+    status = _status(sync_conn, cfg)
+    if status.state == "incompatible":
+        raise SchemaMismatch(status.message)
+    if status.state == "new" or (status.state == "behind" and not only_new):
+        _run(sync_conn, cfg, "upgrade", revision)
+        status = _status(sync_conn, cfg)
+    return status
+
+
+def _run(sync_conn: sa.Connection, cfg: Config, command_name: str, revision: str) -> None:
+    from alembic import command
+
+    cfg.attributes["connection"] = sync_conn
+    getattr(command, command_name)(cfg, revision)
+    _record_compat(sync_conn, cfg)
+
+
+def _record_compat(sync_conn: sa.Connection, cfg: Config) -> None:
+    """Write which code can run against the schema now in place, beside alembic_version.
+
+    Each migration may declare `min_code_revision`, the oldest release head that still works with
+    the schema it produces (an additive migration names its predecessor); undeclared means "only
+    this revision". An older release cannot know newer migration files; it reads this row instead.
+    """
+    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    revision = MigrationContext.configure(sync_conn).get_current_revision()
+    if revision is None or not sa.inspect(sync_conn).has_table(schema_compat.name):
+        return  # at base, or below the revision that created the table
+    scripts = ScriptDirectory.from_config(cfg)
+    oldest = getattr(scripts.get_revision(revision).module, "min_code_revision", revision)
+    if oldest not in {s.revision for s in scripts.iterate_revisions(revision, "base")}:
+        raise MigrationError(f"revision {revision} declares min_code_revision {oldest!r}, "
+                             "which is not itself or one of its ancestors")
+    sync_conn.execute(schema_compat.delete())
+    sync_conn.execute(schema_compat.insert().values(revision=revision, min_code_revision=oldest))
+
+
+def _status(sync_conn: sa.Connection, cfg: Config) -> SchemaStatus:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(cfg)
+    head = scripts.get_current_head()
     assert head is not None
-    return head
+    revision = MigrationContext.configure(sync_conn).get_current_revision()
+    if revision is None:
+        return SchemaStatus("new", None, head, "the database has no schema yet")
+    if revision == head:
+        return SchemaStatus("current", revision, head, f"database schema is at revision {head}")
+    known = {s.revision for s in scripts.walk_revisions()}
+    if revision in known:
+        return SchemaStatus("behind", revision, head, f"database schema is at revision {revision}, this "
+                            f"release needs {head}: run `boxsync migrate` first")
+    oldest = None
+    if sa.inspect(sync_conn).has_table(schema_compat.name):
+        oldest = sync_conn.execute(sa.select(schema_compat.c.min_code_revision)
+                                   .where(schema_compat.c.revision == revision)).scalar()
+    newer = f"database schema is at revision {revision}, newer than this release's {head}"
+    if oldest in known:
+        return SchemaStatus("ahead", revision, head, f"{newer}; its migrations declare code from revision "
+                            f"{oldest} on compatible, so this release runs against it (a rolling deploy)")
+    needs = f"it needs code from revision {oldest} on" if oldest else "it records no compatible older code"
+    return SchemaStatus("incompatible", revision, head, f"{newer} and not usable by it ({needs}): "
+                        "deploy the release that migrated it")

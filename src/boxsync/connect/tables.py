@@ -1,7 +1,8 @@
 """Tables of the Connect layer: tenants (one row per Jira site installation) and their history."""
 import sqlalchemy as sa
 
-from boxsync.db import UTCDateTime, metadata
+from boxsync.db import UTCDateTime, metadata, new_id
+from boxsync.tenancy import owned_table
 
 tenants = sa.Table(
     "tenants",
@@ -23,18 +24,17 @@ tenants = sa.Table(
     sa.Column("installed_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("uninstalled_at", UTCDateTime()),
+    info={"tenant_owned": False},  # the root every tenant-owned row points to
 )
 
 # What happened to an installation and when: shown to admins on the configuration page.
-lifecycle_events = sa.Table(
+lifecycle_events = owned_table(
     "lifecycle_events",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", sa.BigInteger, default=new_id),
     sa.Column("event", sa.String(32), nullable=False),
     sa.Column("base_url", sa.String(255), nullable=False),
     sa.Column("account_id", sa.String(128)),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Index("ix_lifecycle_events_tenant_at", "tenant_id", "at"),
-    info={"tenant_owned": True},
 )
