@@ -20,4 +20,7 @@ USER boxsync
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
 # Apply migrations, then serve; behind a TLS-terminating proxy that sets X-Forwarded-* headers.
-CMD ["sh", "-c", "boxsync migrate && boxsync serve --host 0.0.0.0 --port 8000"]
+# Every container may do this at once: migrations take turns under a PostgreSQL advisory lock, and a
+# container whose release is behind a compatible newer schema leaves it alone (README, Storage).
+# exec: the server receives the container's stop signal itself.
+CMD ["sh", "-c", "boxsync migrate && exec boxsync serve --host 0.0.0.0 --port 8000"]

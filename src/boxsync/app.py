@@ -37,16 +37,18 @@ class SchemaOutdated(RuntimeError):
 
 
 async def prepare_database(engine) -> None:  # noqa: ANN001
-    """A new database is migrated on start; an older schema is left for `boxsync migrate`, so that
-    an upgrade is a deliberate step rather than a side effect of a restart."""
-    async with engine.connect() as conn:
-        revision = await db.current_revision(conn)
-    if revision is None:
+    """A new database is migrated on start, under the lock `boxsync migrate` takes, so processes
+    starting together on it take turns. An older schema is left for `boxsync migrate`, so that an
+    upgrade is a deliberate step rather than a side effect of a restart. A newer schema (a rolling
+    deploy) is used when its migrations declare this release compatible, refused otherwise."""
+    status = await db.schema_status(engine)
+    if status.state == "new":
         log.info("new database: applying migrations")
-        await db.migrate(engine)
-    elif revision != db.head_revision():
-        raise SchemaOutdated(f"database schema is at revision {revision}, this release needs "
-                             f"{db.head_revision()}: run `boxsync migrate` first")
+        status = await db.migrate(engine, only_new=True)  # re-reads the revision once it holds the lock
+    if status.state == "ahead":
+        log.warning("%s", status.message)
+    elif not status.usable:
+        raise SchemaOutdated(status.message)
 
 
 async def healthz(request: Request) -> Response:
@@ -69,10 +71,12 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size,
+                                  max_overflow=settings.db_max_overflow)
         http = new_http_client()
         try:
             await prepare_database(engine)
+            await db.claim_id_node(engine)  # ids this process makes never collide with another's
             app.state.engine = engine
             app.state.http = http  # the one connection pool of this process
             app.state.install_keys = InstallKeys(settings.install_keys_url, http)

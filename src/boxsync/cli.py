@@ -9,14 +9,16 @@ from boxsync import logs
 from boxsync.config import ConfigError, Settings, new_secret_key
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings) -> str:
+    """Safe to run from every process at once: migrations take turns under one lock (boxsync.db)."""
     from boxsync import db
 
-    engine = db.create_engine(settings.database_url)
+    engine = db.create_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
-        await db.migrate(engine)
+        status = await db.migrate(engine)
     finally:
         await engine.dispose()
+    return "database is up to date" if status.state == "current" else status.message
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"boxsync: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "migrate":
-        asyncio.run(_migrate(settings))
-        print("database is up to date")
+        from boxsync.db import SchemaMismatch
+
+        try:
+            print(asyncio.run(_migrate(settings)))
+        except SchemaMismatch as exc:
+            print(f"boxsync: {exc}", file=sys.stderr)
+            return 1
         return 0
     import uvicorn
 

@@ -35,6 +35,9 @@ class Settings:
     jwt_leeway: int = 30
     # Where iframe pages load Atlassian's JS bridge from (the sandbox points it at the simulator).
     all_js_url: str = "https://connect-cdn.atl-paas.net/all.js"
+    # Database connections per process: pool_size kept open, up to max_overflow more under load.
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
 
     @property
     def production(self) -> bool:
@@ -72,6 +75,8 @@ class Settings:
         leeway = env.get("BOXSYNC_JWT_LEEWAY", "30")
         if not leeway.isdigit() or int(leeway) > 300:
             raise ConfigError("BOXSYNC_JWT_LEEWAY must be a whole number of seconds, at most 300")
+        pool_size = _whole_number(env, "BOXSYNC_DB_POOL_SIZE", 5, 1, 100)
+        max_overflow = _whole_number(env, "BOXSYNC_DB_MAX_OVERFLOW", 5, 0, 100)
         return cls(
             base_url=base_url,
             database_url=env.get("BOXSYNC_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/boxsync.db",
@@ -82,7 +87,16 @@ class Settings:
             env=mode,
             jwt_leeway=int(leeway),
             all_js_url=env.get("BOXSYNC_ALL_JS_URL", "https://connect-cdn.atl-paas.net/all.js"),
+            db_pool_size=pool_size,
+            db_max_overflow=max_overflow,
         )
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = env.get(name, "").strip() or str(default)
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return int(value)
 
 
 def _secret_key(value: str | None, mode: str, var_dir: Path) -> bytes:

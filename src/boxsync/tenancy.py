@@ -131,3 +131,24 @@ def guard(engine: AsyncEngine) -> None:
         merged = {**conn.get_execution_options(), **getattr(clauseelement, "_execution_options", {}),
                   **(execution_options or {})}
         check(clauseelement, merged)
+
+
+# -- declaring tenant-owned tables -----------------------------------------------------------------
+
+def owned_table(name: str, metadata: sa.MetaData, *columns: Any, key: tuple[str, ...] = ("id",),
+                **kwargs: Any) -> sa.Table:
+    """Declare a tenant-owned table: `tenant_id` (FK tenants.id, ON DELETE CASCADE) as its first
+    column and the first column of its primary key `(tenant_id, *key)`.
+
+    Keying every tenant-owned row by its tenant keeps each tenant's rows together in every index
+    and lets the schema later be distributed by tenant (e.g. Citus). Indexes and unique constraints
+    passed in must start with tenant_id as well (tests/boxsync/test_storage_keys.py checks)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+        *columns,
+        sa.PrimaryKeyConstraint("tenant_id", *key),
+        info={"tenant_owned": True},
+        **kwargs,
+    )

@@ -267,29 +267,19 @@ async def test_production_installs_only_atlassian_sites(database_url, engine):
 # --- the migration ---------------------------------------------------------------------------------
 
 async def test_the_lifecycle_migration_downgrades_and_upgrades_again(database_url):
-    from alembic import command
-
-    def step(sync_conn, action: str) -> None:
-        cfg = db._alembic_config()
-        cfg.attributes["connection"] = sync_conn
-        if action == "down":
-            command.downgrade(cfg, "-1")
-        else:
-            command.upgrade(cfg, "head")
-
     def columns(sync_conn) -> dict[str, set[str]]:
         insp = sa.inspect(sync_conn)
         return {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
 
     engine = db.create_engine(database_url)  # migrated to head by the fixture, and left there
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(step, "down")
+        await db.downgrade(engine, "0003")
+        async with engine.connect() as conn:
             before = await conn.run_sync(columns)
         assert "install_tokens" not in before and "lifecycle_iat" not in before["tenants"]
         assert "stub_reason" not in before["webhook_inbox"]
-        async with engine.begin() as conn:
-            await conn.run_sync(step, "up")
+        await db.migrate(engine)
+        async with engine.connect() as conn:
             after = await conn.run_sync(columns)
         assert {"lifecycle_iat", "lifecycle_event", "install_iat"} <= after["tenants"]
         assert "install_tokens" in after and "stub_reason" in after["webhook_inbox"]

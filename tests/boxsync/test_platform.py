@@ -1,4 +1,4 @@
-"""Configuration, secrets at rest, site URL policy, migrations, health, and the CLI."""
+"""Configuration, secrets at rest, site URL policy, health, and the CLI (migrations: test_migrations.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,12 +10,10 @@ import uuid
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from boxsync import crypto, db
 from boxsync.config import ConfigError, Settings
 from boxsync.netpolicy import URLRefused, check_site_url
-from boxsync.tables import metadata
 from tests.boxsync.connectkit import boxsync_server
 from tests.conftest import POSTGRES_ADMIN_URL, _create_pg_database, _drop_pg_database
 from tests.support.servers import bind_loopback
@@ -89,24 +87,6 @@ async def test_site_url_policy(url, production, ok):
     else:
         with pytest.raises(URLRefused):
             await check_site_url(url, production=production)
-
-
-async def test_migrations_match_the_tables_and_downgrade_cleanly(migrated_database):
-    """On both backends: the migrated schema has every table and column the code declares."""
-    engine = db.create_engine(migrated_database)
-    try:
-        async with engine.connect() as conn:
-            assert await db.current_revision(conn) == db.head_revision()
-
-            def inspect(sync_conn):
-                insp = sa.inspect(sync_conn)
-                return {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
-
-            tables = await conn.run_sync(inspect)
-        for table in metadata.sorted_tables:
-            assert set(table.columns.keys()) == tables.get(table.name), table.name
-    finally:
-        await engine.dispose()
 
 
 async def test_an_outdated_schema_is_refused_and_a_new_one_migrated(tmp_path):

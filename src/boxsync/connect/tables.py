@@ -2,7 +2,8 @@
 the install tokens already accepted."""
 import sqlalchemy as sa
 
-from boxsync.db import UTCDateTime, metadata
+from boxsync.db import UTCDateTime, metadata, new_id
+from boxsync.tenancy import owned_table
 
 tenants = sa.Table(
     "tenants",
@@ -34,17 +35,15 @@ tenants = sa.Table(
 )
 
 # What happened to an installation and when: shown to admins on the configuration page.
-lifecycle_events = sa.Table(
+lifecycle_events = owned_table(
     "lifecycle_events",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", sa.BigInteger, default=new_id),
     sa.Column("event", sa.String(32), nullable=False),
     sa.Column("base_url", sa.String(255), nullable=False),
     sa.Column("account_id", sa.String(128)),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Index("ix_lifecycle_events_tenant_at", "tenant_id", "at"),
-    info={"tenant_owned": True},
 )
 
 # Install tokens already accepted, so that a captured one cannot be replayed with another body (its

@@ -1,13 +1,13 @@
 """The webhook inbox: every verified delivery from Jira, stored before we answer 2xx."""
 import sqlalchemy as sa
 
-from boxsync.db import UTCDateTime, metadata
+from boxsync.db import UTCDateTime, metadata, new_id
+from boxsync.tenancy import owned_table
 
-webhook_inbox = sa.Table(
+webhook_inbox = owned_table(
     "webhook_inbox",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", sa.BigInteger, default=new_id),
     # X-Atlassian-Webhook-Identifier: stable across Jira's retries, so a retry is stored once.
     sa.Column("identifier", sa.String(255), nullable=False),
     sa.Column("event", sa.String(64), nullable=False),
@@ -22,5 +22,4 @@ webhook_inbox = sa.Table(
     sa.Column("stub_reason", sa.String(64)),
     sa.UniqueConstraint("tenant_id", "identifier", name="uq_webhook_inbox_tenant_identifier"),
     sa.Index("ix_webhook_inbox_pending", "tenant_id", "processed_at", "id"),
-    info={"tenant_owned": True},
 )

@@ -1,15 +1,17 @@
 """lifecycle ordering, accepted install tokens, webhook stubs
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
+# Additive (new nullable columns, a new table): a release at 0003 keeps serving against it.
+min_code_revision = "0003"
 
 
 def upgrade() -> None:
