@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -18,7 +19,10 @@ from boxsync.admin import routes as admin_routes
 from boxsync.boxes import routes as boxes_routes
 from boxsync.config import Settings
 from boxsync.connect import descriptor, lifecycle
+from boxsync.connect.auth import secret_unreadable
 from boxsync.connect.install_keys import InstallKeys
+from boxsync.crypto import SecretError
+from boxsync.headers import SecurityHeaders
 from boxsync.jira.oauth import OAuthTokens
 from boxsync.jira.transport import new_http_client
 from boxsync.pages import environment
@@ -95,6 +99,8 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             *sync_routes.routes,
             Mount("/static", StaticFiles(directory=home / "static"), name="static"),
         ],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={SecretError: secret_unreadable},
         lifespan=lifespan,
     )
     app.state.settings = settings
