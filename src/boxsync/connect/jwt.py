@@ -18,7 +18,7 @@ from typing import Any, Literal
 import jwt
 from starlette.requests import Request
 
-from boxsync.connect.install_keys import InstallKeys, KeyUnavailable
+from boxsync.connect.install_keys import InstallKeys, KeyUnavailable, TooManyKeyLookups
 from boxsync.connect.qsh import CONTEXT_QSH, query_hash, relative_path
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,10 @@ async def verify_install(request: Request, keys: InstallKeys, *, audience: str, 
     if not isinstance(kid, str) or not kid:
         raise AuthError(401, "install token has no kid", "Install token has no key id.")
     try:
-        key = await keys.get(kid)
+        key = await keys.get(kid, source=request.client.host if request.client else None)
+    except TooManyKeyLookups as exc:
+        raise AuthError(429, f"install key lookup refused: {exc}",
+                        "Too many install requests with unknown signing keys: try again in a minute.") from exc
     except KeyUnavailable as exc:
         raise AuthError(401, f"install key unavailable: {exc}", "Install token key could not be verified.") from exc
     base = audience.rstrip("/")
