@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -18,9 +19,14 @@ from boxsync.admin import routes as admin_routes
 from boxsync.boxes import routes as boxes_routes
 from boxsync.config import Settings
 from boxsync.connect import descriptor, lifecycle
+from boxsync.connect.auth import refusal, secret_unreadable
 from boxsync.connect.install_keys import InstallKeys
+from boxsync.connect.jwt import AuthError
+from boxsync.crypto import SecretError
+from boxsync.headers import SecurityHeaders
 from boxsync.jira.oauth import OAuthTokens
 from boxsync.jira.transport import new_http_client
+from boxsync.netpolicy import DEVELOPMENT, PRODUCTION, URLRefused
 from boxsync.pages import environment
 from boxsync.panel import routes as panel_routes
 from boxsync.sync import routes as sync_routes
@@ -66,6 +72,13 @@ async def admin_docs(request: Request) -> Response:
     return HTMLResponse(body)
 
 
+async def address_refused(request: Request, exc: Exception) -> Response:
+    """A call to Jira that the address policy stopped (a site whose name now resolves to a private
+    address): a clear 502 on whichever route made it, not a traceback."""
+    return refusal(request, AuthError(502, f"outgoing connection refused: {exc}",
+                                      "BoxSync will not connect to this Jira site: its address is not public."))
+
+
 def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starlette:
     settings = settings or Settings.from_env()
 
@@ -73,7 +86,8 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size,
                                   max_overflow=settings.db_max_overflow)
-        http = new_http_client()
+        # Outside production jirasim and the sandbox run on loopback; production reaches public addresses only.
+        http = new_http_client(addresses=PRODUCTION if settings.production else DEVELOPMENT)
         try:
             await prepare_database(engine)
             await db.claim_id_node(engine)  # ids this process makes never collide with another's
@@ -99,6 +113,8 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             *sync_routes.routes,
             Mount("/static", StaticFiles(directory=home / "static"), name="static"),
         ],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={SecretError: secret_unreadable, URLRefused: address_refused},
         lifespan=lifespan,
     )
     app.state.settings = settings

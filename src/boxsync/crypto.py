@@ -25,11 +25,19 @@ def encrypt(key: bytes, plaintext: str, owner: str) -> str:
 
 
 def decrypt(key: bytes, token: str, owner: str) -> str:
+    """The plaintext, or SecretError for anything that is not a sealed secret of this owner under
+    this key: another format, damaged text, truncation, a wrong key, a moved row. The message
+    never repeats the stored text (a plaintext secret stored by mistake must not reach a log)."""
     version, _, body = token.partition(":")
     if version != _VERSION:
-        raise SecretError(f"unknown secret format {version!r}")
-    raw = base64.urlsafe_b64decode(body)
+        raise SecretError(f"stored secret is not in the {_VERSION} format")
+    try:
+        raw = base64.urlsafe_b64decode(body)
+    except ValueError as exc:  # binascii.Error, non-ASCII text
+        raise SecretError("stored secret is not valid base64") from exc
+    if len(raw) < 12 + 16:  # nonce + GCM tag
+        raise SecretError("stored secret is truncated")
     try:
         return AESGCM(key).decrypt(raw[:12], raw[12:], owner.encode()).decode()
-    except InvalidTag as exc:
+    except (InvalidTag, ValueError) as exc:
         raise SecretError("stored secret does not decrypt with this BOXSYNC_SECRET_KEY") from exc

@@ -1,18 +1,28 @@
-"""Which Jira base URLs BoxSync will talk to.
+"""Which Jira base URLs BoxSync will talk to, and which addresses its connections may reach.
 
 A tenant's base URL comes from an install payload and every later call goes there with secrets
-attached, so production refuses anything that could point back into our own network.
+attached, so production refuses anything that could point back into our own network. The URL is
+checked at install (`check_site_url`), and every connection the process opens is checked again
+where it is made (`AddressPolicy`, enforced by the HTTP pool in jira.transport), since a name
+can resolve elsewhere later and not every client starts from an installed tenant (Basic auth).
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class URLRefused(ValueError):
     """The URL is not one BoxSync may call; the message says why."""
+
+
+class AddressRefused(URLRefused):
+    """A connection to a host that is, or resolves to, a forbidden address; raised before connecting."""
 
 
 def _is_loopback_name(host: str) -> bool:
@@ -24,10 +34,75 @@ def _is_loopback_name(host: str) -> bool:
         return False
 
 
-def _private(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr.split("%")[0])
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
-            or ip.is_unspecified)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches through mapping, 6to4, NAT64 or the old compatible form."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(ip: IPAddress) -> bool:
+    """Globally reachable unicast: not private, loopback, link-local, shared (100.64.0.0/10),
+    reserved, documentation or multicast, also when wrapped in an IPv6 form such as ::ffff:10.0.0.1."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return is_public(embedded)
+    return ip.is_global and not ip.is_multicast
+
+
+def _is_loopback(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and not ip.is_loopback:  # ::1 is not ::0.0.0.1 here
+        ip = _embedded_ipv4(ip) or ip
+    return ip.is_loopback
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which addresses outgoing connections may reach: public ones, plus loopback in development
+    (where jirasim and the sandbox run on 127.0.0.1)."""
+    allow_loopback: bool = False
+
+    def permits(self, ip: IPAddress) -> bool:
+        return is_public(ip) or (self.allow_loopback and _is_loopback(ip))
+
+
+PRODUCTION = AddressPolicy()
+DEVELOPMENT = AddressPolicy(allow_loopback=True)
+
+
+async def resolve_checked(host: str, port: int, policy: AddressPolicy) -> list[str]:
+    """The addresses to connect to for `host`, each one permitted by `policy`, in resolver order.
+
+    Refuses when any address is forbidden, not only the first: a name answering with a public and
+    a private address must not get a second chance on another connection attempt. Raises OSError
+    (socket.gaierror) when the name does not resolve.
+    """
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        found = [(literal, host)]
+    else:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = [(ipaddress.ip_address(str(info[4][0]).split("%")[0]), str(info[4][0])) for info in infos]
+    for ip, _ in found:
+        if not policy.permits(ip):
+            what = f"{host}" if literal is not None else f"host {host!r} resolves to {ip}, which"
+            raise AddressRefused(f"{what} is not a public address: refusing to connect")
+    return list(dict.fromkeys(address for _, address in found))
 
 
 async def check_site_url(url: str, *, production: bool) -> str:
@@ -45,12 +120,9 @@ async def check_site_url(url: str, *, production: bool) -> str:
     if parts.scheme != "https":
         raise URLRefused("production only talks to https Jira sites")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        await resolve_checked(host, parts.port or 443, PRODUCTION)
     except OSError as exc:
         raise URLRefused(f"host {host!r} does not resolve") from exc
-    for info in infos:
-        if _private(info[4][0]):
-            raise URLRefused(f"host {host!r} resolves to a private, loopback or link-local address")
     return url.strip().rstrip("/")
 
 

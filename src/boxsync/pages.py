@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -24,6 +25,19 @@ def environment(templates_dir: Path) -> Environment:
     return env
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def page_csp(base_url: str, all_js_url: str, ancestors: str) -> str:
+    """Scripts only from our own origin and the one serving Atlassian's all.js (the pages have no
+    inline script), no plugins, no <base> rewriting our relative URLs, framed by the tenant only."""
+    scripts = " ".join(dict.fromkeys(_origin(u) for u in (base_url, all_js_url)))
+    return (f"script-src 'self' {scripts}; object-src 'none'; base-uri 'none'; "
+            f"frame-ancestors 'self' {ancestors}")
+
+
 def render_page(request: Request, ctx: JiraContext, template: str, **values: Any) -> HTMLResponse:
     settings = request.app.state.settings
     tenant = ctx.tenant
@@ -39,7 +53,7 @@ def render_page(request: Request, ctx: JiraContext, template: str, **values: Any
     # Only the tenant's own Jira may frame the page (clickjacking); never cache a page with a token.
     ancestors = " ".join(dict.fromkeys(u for u in (tenant.base_url, tenant.display_url) if u))
     return HTMLResponse(html, headers={
-        "Content-Security-Policy": f"frame-ancestors 'self' {ancestors}",
+        "Content-Security-Policy": page_csp(settings.base_url, settings.all_js_url, ancestors),
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
     })

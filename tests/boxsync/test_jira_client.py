@@ -34,6 +34,7 @@ from boxsync.jira import (
     user_client,
 )
 from boxsync.jira import operations as ops
+from boxsync.netpolicy import DEVELOPMENT
 from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, InstalledApp, Simulator, Site
 from tests.support.servers import serve
 
@@ -95,7 +96,7 @@ def clean(jira):
 
 @pytest.fixture
 async def http():
-    client = new_http_client()
+    client = new_http_client(addresses=DEVELOPMENT)  # jirasim runs on loopback
     yield client
     await client.aclose()
 
@@ -321,7 +322,7 @@ async def test_attempts_are_bounded(app, jira):
 
 
 async def test_read_timeout_retried_for_idempotent_calls(jira):
-    client = new_http_client(timeout=httpx.Timeout(5.0, read=0.5))
+    client = new_http_client(addresses=DEVELOPMENT, timeout=httpx.Timeout(5.0, read=0.5))
     try:
         app = app_client(client, jira.tenant, APP_KEY, policy=FAST)
         jira.fault(kind="timeout", endpoint="getServerInfo", count=1)

@@ -120,8 +120,8 @@ def test_operations_declared_once_with_spec_style_templates():
 
 def test_operation_expand_and_match():
     assert ops.GET_ISSUE.expand({"issueIdOrKey": "ABC-1"}) == "/rest/api/3/issue/ABC-1"
-    # An id can never add a segment or a query to the path.
-    assert ops.GET_ISSUE.expand({"issueIdOrKey": "../x?y"}) == "/rest/api/3/issue/..%2Fx%3Fy"
+    # An id can never add a query to the path (nor a segment: see test_security_paths).
+    assert ops.GET_ISSUE.expand({"issueIdOrKey": "x?y#z"}) == "/rest/api/3/issue/x%3Fy%23z"
     with pytest.raises(ValueError):
         ops.GET_ISSUE.expand({})
     assert ops.find_operation("get", "/rest/api/3/issue/10001") is ops.GET_ISSUE

@@ -26,6 +26,9 @@ log = logging.getLogger("boxsync.auth")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+SECRET_UNREADABLE = ("BoxSync cannot read its stored secret for this Jira site. Reinstalling the app "
+                     "restores it; if it does not, the BoxSync operator must check the server's secret key.")
+
 
 @dataclass(frozen=True)
 class JiraContext:
@@ -40,14 +43,15 @@ def jira_context(request: Request) -> JiraContext:
 
 async def verify(request: Request, kind: QshKind, *, allow_disabled: bool = False) -> JiraContext:
     settings = request.app.state.settings
-    token = extract_token(request)
+    # Context and session tokens are not bound to a URL: only the Authorization header may carry them.
+    token = extract_token(request, header_only=kind == "context")
     header, unverified = peek(token)
     choice = choose_tenant(header, unverified, settings.app_key, kind)
     async with request.app.state.engine.connect() as conn:
         try:
             tenant = await tenants.by_client_key(conn, choice.client_key, settings.secret_key)
         except SecretError as exc:
-            raise AuthError(500, f"tenant secret unreadable: {exc}", "Server misconfigured.") from exc
+            raise AuthError(500, f"tenant secret unreadable: {exc}", SECRET_UNREADABLE) from exc
     if tenant is None:
         raise AuthError(401, f"unknown installation {choice.client_key!r}", "Unknown Jira installation.")
     claims = verify_claims(token, tenant.shared_secret, request, kind=kind, session=choice.session,
@@ -72,6 +76,12 @@ def refusal(request: Request, exc: AuthError) -> Response:
             status=exc.status, message=exc.public)
         return HTMLResponse(body, status_code=exc.status, headers=headers)
     return JSONResponse({"error": exc.public}, status_code=exc.status, headers=headers)
+
+
+async def secret_unreadable(request: Request, exc: Exception) -> Response:
+    """Any route that decrypts a tenant's secret outside `verify` (the lifecycle callbacks, later
+    services) answers this instead of a traceback when the stored secret is unreadable."""
+    return refusal(request, AuthError(500, f"tenant secret unreadable: {exc}", SECRET_UNREADABLE))
 
 
 def requires_jwt(kind: QshKind, *, allow_disabled: bool = False) -> Callable[[Endpoint], Endpoint]:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import jwt
 from starlette.requests import Request
 
-from boxsync.connect.install_keys import InstallKeys, KeyUnavailable
+from boxsync.connect.install_keys import InstallKeys, KeyUnavailable, TooManyKeyLookups
 from boxsync.connect.qsh import CONTEXT_QSH, query_hash, relative_path
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,31 @@ class AuthError(Exception):
 
 
 def extract_token(request: Request, *, header_only: bool = False) -> str:
+    """The request's JWT: from the Authorization header, or (unless `header_only`) the `jwt` query
+    parameter, where Jira puts it on iframe URLs.
+
+    Tokens that are not bound to a URL (install tokens, context and session tokens) are
+    `header_only`: in a URL they would be written to access logs, proxies and browser history,
+    and could be replayed from there on any route that takes them.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     from_header = value.strip() if scheme.upper() == "JWT" else ""
-    from_query = "" if header_only else request.query_params.get("jwt", "")
+    in_query = "jwt" in request.query_params
+    if header_only:
+        if not from_header and in_query:
+            raise AuthError(401, "token sent in the jwt query parameter on a header-only route",
+                            "This request must send its token in the Authorization header "
+                            "(Authorization: JWT <token>), not in the URL.")
+        from_query = ""
+    else:
+        from_query = request.query_params.get("jwt", "")
     if from_header and from_query and from_header != from_query:
         raise AuthError(401, "two different tokens in header and query")
     token = from_header or from_query
     if not token:
-        raise AuthError(401, "no JWT in the Authorization header or the jwt query parameter",
-                        "Authentication required: this request carries no Jira token.")
+        where = "the Authorization header" + ("" if header_only else " or the jwt query parameter")
+        raise AuthError(401, f"no JWT in {where}", "Authentication required: this request carries no Jira token.")
     return token
 
 
@@ -145,7 +160,10 @@ async def verify_install(request: Request, keys: InstallKeys, *, audience: str, 
     if not isinstance(kid, str) or not kid:
         raise AuthError(401, "install token has no kid", "Install token has no key id.")
     try:
-        key = await keys.get(kid)
+        key = await keys.get(kid, source=request.client.host if request.client else None)
+    except TooManyKeyLookups as exc:
+        raise AuthError(429, f"install key lookup refused: {exc}",
+                        "Too many install requests with unknown signing keys: try again in a minute.") from exc
     except KeyUnavailable as exc:
         raise AuthError(401, f"install key unavailable: {exc}", "Install token key could not be verified.") from exc
     base = audience.rstrip("/")

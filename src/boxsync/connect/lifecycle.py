@@ -110,9 +110,20 @@ async def _verified_install(request: Request) -> tuple[dict[str, Any], dict[str,
     return claims, body
 
 
+async def _atlassian_site_first(request: Request) -> None:
+    """In production, refuse a baseUrl outside Atlassian's site domains before verifying the token,
+    as ACE does: the check is static and cheap, and a bogus site then never makes us fetch a key."""
+    if request.app.state.settings.production:
+        try:
+            check_atlassian_site(_text(await _json_body(request), "baseUrl") or "")
+        except URLRefused as exc:
+            raise BadPayload(f"site URL refused: {exc}") from exc
+
+
 async def installed(request: Request) -> Response:
     settings = request.app.state.settings
     try:
+        await _atlassian_site_first(request)
         claims, body = await _verified_install(request)
         inst = await parse_installation(body, settings.app_key, settings.production)
     except AuthError as exc:

@@ -1,6 +1,6 @@
 """The async Jira Cloud REST client: one shared HTTP pool, per-tenant clients, typed errors.
 
-    http = new_http_client()                      # once, at startup; `await http.aclose()` at shutdown
+    http = new_http_client(addresses=PRODUCTION)  # once, at startup (boxsync.netpolicy: which addresses)
     tokens = OAuthTokens(http, settings.oauth_url)  # once, the user-token cache
     jira = app_client(http, tenant, settings.app_key)        # as the app (Connect JWT)
     jira = user_client(http, tokens, tenant, account_id)     # as a user (OAuth 2.0 JWT-bearer)

@@ -76,9 +76,12 @@ class JiraClient:
     async def request(self, method: str, url: str, *, params: QueryParams | None = None,
                       json: Any = None) -> Any:
         """Call by URL: relative to the site (`/rest/api/3/myself`) or absolute on the site's own
-        origin (e.g. a `self` link). Raises `UnsafeUrlError` for any other origin and
-        `UndeclaredOperation` for a method + path not in OPERATIONS, before sending anything."""
+        origin (e.g. a `self` link). Raises `UnsafeUrlError` for any other origin or for a path whose
+        segments would change once normalised or decoded ("..", "%2F"), and `UndeclaredOperation`
+        for a method + path not in OPERATIONS, before sending anything."""
         path, query = self.resolve(url)
+        for segment in path.split("/")[1:]:
+            ops.check_segment(segment, f"{method.upper()} {path[:200]}")
         op = ops.find_operation(method, unquote(path))
         return await self._send(op, path, query + query_pairs(params), json)
 

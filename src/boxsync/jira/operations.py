@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-from .errors import UndeclaredOperation
+from .errors import UndeclaredOperation, UnsafeUrlError
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,27 @@ class Operation:
             if name not in params:
                 raise ValueError(f"{self.name}: missing path parameter {name!r}")
             text = str(params[name])
-            if not text:
-                raise ValueError(f"{self.name}: empty path parameter {name!r}")
-            # safe="" so an id can never add a path segment ("../", "/") or a query ("?").
+            check_segment(text, f"{self.name}: path parameter {name!r}")
+            # safe="" so an id can never add a query ("?") or a fragment ("#") either.
             return quote(text, safe="")
 
         return re.sub(r"\{([^}]+)\}", value, self.path)
+
+
+def check_segment(segment: str, what: str) -> None:
+    """Refuse a path segment that would not stay the one segment it was declared as.
+
+    Every percent-decoding of it is checked, not only the raw text: httpx removes "." and ".."
+    segments before sending, and proxies or Jira's servlet container may decode "%2e%2e" or "%2F",
+    so such a value would send the request (signed for one path) to another path.
+    """
+    form, previous = segment, None
+    while form != previous:
+        if form in ("", ".", "..") or "/" in form or "\\" in form:
+            raise UnsafeUrlError(f"{what}: {segment[:80]!r} would change the request path "
+                                 "(an id or key must not be empty, '.', '..' or contain '/' or '\\', "
+                                 "percent-encoded or not)")
+        form, previous = unquote(form), form
 
 
 def _op(name: str, method: str, path: str, *, idempotent: bool | None = None) -> Operation:

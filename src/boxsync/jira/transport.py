@@ -3,14 +3,22 @@
 One `httpx.AsyncClient` is created by the app at startup (`new_http_client`) and shared by all
 tenants' clients: a pool per tenant would multiply sockets and TLS handshakes by the number of
 installs. Authorization is added per request, never set on the shared client.
+
+Every connection the pool opens is checked against an `AddressPolicy` where it is made: app JWT,
+user OAuth and Basic clients, the install-key and OAuth token fetches all go through it.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any, Awaitable, Callable, Mapping
+import socket
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
+import httpcore
 import httpx
+
+from boxsync.netpolicy import PRODUCTION, AddressPolicy, AddressRefused, resolve_checked
 
 from .errors import JiraUnavailable, safe_url
 from .retry import NOT_SENT_ERRORS, RETRYABLE_STATUSES, TRANSPORT_ERRORS, RetryPolicy, next_wait, parse_retry_after
@@ -22,21 +30,87 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 
 
+class CheckedNetwork(httpcore.AsyncNetworkBackend):
+    """Opens TCP connections only to addresses the policy permits.
+
+    The host is resolved here, every address checked, and the socket connected to a checked
+    address, so the name is never resolved a second time (where a rebinding DNS server could
+    answer differently). TLS still verifies the certificate for, and sends SNI of, the host name:
+    httpcore passes that to `start_tls` on its own, and the Host header comes from the URL.
+    """
+
+    def __init__(self, addresses: AddressPolicy) -> None:
+        self.addresses = addresses
+        self._network = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        try:
+            targets = await asyncio.wait_for(resolve_checked(host, port, self.addresses), timeout)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"{host} does not resolve: {exc.strerror or exc}") from exc
+        *others, last = targets  # tried in resolver order, as the OS would; the last one's error is raised
+        for address in others:
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return await self._connect(address, port, timeout, local_address, socket_options)
+        return await self._connect(last, port, timeout, local_address, socket_options)
+
+    async def _connect(self, address: str, port: int, timeout: float | None, local_address: str | None,
+                       socket_options: Iterable[Any] | None) -> httpcore.AsyncNetworkStream:
+        return await self._network.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                               socket_options=socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise AddressRefused("BoxSync does not connect to unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._network.sleep(seconds)
+
+
+def checked_transport(addresses: AddressPolicy, limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncHTTPTransport:
+    """httpx's transport over an httpcore pool that connects through `CheckedNetwork`.
+
+    httpx takes no network backend, and its transport is a thin adapter over an httpcore pool kept
+    in `_pool` (httpx 0.28, pinned in pyproject): the pool is rebuilt with the same settings plus
+    the backend. The production-policy tests fail loudly should that ever change.
+    """
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=CheckedNetwork(addresses),
+    )
+    return transport
+
+
 def new_http_client(
     *,
+    addresses: AddressPolicy = PRODUCTION,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     limits: httpx.Limits = DEFAULT_LIMITS,
     user_agent: str = USER_AGENT,
 ) -> httpx.AsyncClient:
     """The one connection pool for all Jira traffic of this process; close it at shutdown.
 
+    Connections reach only addresses `addresses` permits (public ones by default; the app passes
+    `netpolicy.DEVELOPMENT`, which adds loopback, outside production). A refused address raises
+    `netpolicy.AddressRefused` (a ValueError) before anything is sent; it is not retried.
+
     Redirects are not followed: Jira's REST API does not redirect, and following one could carry a
-    request (and its body) somewhere we did not check.
+    request (and its body) somewhere we did not check. Proxy variables from the environment are
+    ignored (trust_env=False): through a proxy, the address check would see only the proxy.
     """
     return httpx.AsyncClient(
+        transport=checked_transport(addresses, limits),
         timeout=timeout,
-        limits=limits,
         follow_redirects=False,
+        trust_env=False,
         headers={"User-Agent": user_agent, "Accept": "application/json"},
     )
 
