@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from boxsync.connect import tenants
-from boxsync.connect.jwt import AuthError, QshKind, choose_tenant, extract_token, peek, verify_claims
+from boxsync.connect.jwt import AuthError, QshKind, choose_tenant, extract_token, parse, verify_claims
 from boxsync.crypto import SecretError
 
 log = logging.getLogger("boxsync.auth")
@@ -40,9 +40,8 @@ def jira_context(request: Request) -> JiraContext:
 
 async def verify(request: Request, kind: QshKind, *, allow_disabled: bool = False) -> JiraContext:
     settings = request.app.state.settings
-    token = extract_token(request)
-    header, unverified = peek(token)
-    choice = choose_tenant(header, unverified, settings.app_key, kind)
+    token = parse(extract_token(request))
+    choice = choose_tenant(token.header, token.claims, settings.app_key, kind)
     async with request.app.state.engine.connect() as conn:
         try:
             tenant = await tenants.by_client_key(conn, choice.client_key, settings.secret_key)
