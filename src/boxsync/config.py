@@ -33,6 +33,8 @@ class Settings:
     oauth_url: str = DEFAULT_OAUTH_URL
     env: str = "development"
     jwt_leeway: int = 30
+    # How long a verified tenant may be served from memory at most (0: read it on every request).
+    tenant_cache_seconds: float = 5.0
     # Where iframe pages load Atlassian's JS bridge from (the sandbox points it at the simulator).
     all_js_url: str = "https://connect-cdn.atl-paas.net/all.js"
 
@@ -72,6 +74,10 @@ class Settings:
         leeway = env.get("BOXSYNC_JWT_LEEWAY", "30")
         if not leeway.isdigit() or int(leeway) > 300:
             raise ConfigError("BOXSYNC_JWT_LEEWAY must be a whole number of seconds, at most 300")
+        cache_seconds = env.get("BOXSYNC_TENANT_CACHE_SECONDS", "5")
+        if not cache_seconds.isdigit() or int(cache_seconds) > 300:
+            raise ConfigError("BOXSYNC_TENANT_CACHE_SECONDS must be a whole number of seconds, at most 300 "
+                              "(0 turns the tenant cache off)")
         return cls(
             base_url=base_url,
             database_url=env.get("BOXSYNC_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/boxsync.db",
@@ -81,6 +87,7 @@ class Settings:
             oauth_url=oauth_url,
             env=mode,
             jwt_leeway=int(leeway),
+            tenant_cache_seconds=float(cache_seconds),
             all_js_url=env.get("BOXSYNC_ALL_JS_URL", "https://connect-cdn.atl-paas.net/all.js"),
         )
 

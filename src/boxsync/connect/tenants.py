@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from boxsync import crypto
+from boxsync.connect import tenant_cache
 from boxsync.connect.tables import lifecycle_events, tenants
 from boxsync.tenancy import Scope
 
@@ -101,6 +102,7 @@ async def save_installation(conn: AsyncConnection, inst: Installation, secret_ke
     stmt = dialect.insert(tenants).values(installed_at=at, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[tenants.c.client_key], set_=values)
     await conn.execute(stmt)
+    await tenant_cache.announce(conn, inst.client_key)
     tenant = await by_client_key(conn, inst.client_key, secret_key)
     assert tenant is not None
     await record_event(conn, tenant, "installed")
@@ -118,6 +120,7 @@ async def mark_uninstalled(conn: AsyncConnection, client_key: str, secret_key: b
         .where(tenants.c.id == tenant.id)
         .values(installed=False, enabled=False, uninstalled_at=at, updated_at=at)
     )
+    await tenant_cache.announce(conn, client_key)
     await record_event(conn, tenant, "uninstalled")
     return tenant
 
@@ -126,6 +129,7 @@ async def set_enabled(conn: AsyncConnection, tenant: Tenant, enabled: bool, acco
     await conn.execute(
         tenants.update().where(tenants.c.id == tenant.id).values(enabled=enabled, updated_at=now())
     )
+    await tenant_cache.announce(conn, tenant.client_key)
     await record_event(conn, tenant, "enabled" if enabled else "disabled", account_id)
 
 
