@@ -191,14 +191,18 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--access-log-cost", action="store_true",
                         help="also run BoxSync with the access log off, to show what the log costs")
+    parser.add_argument("--client", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx",
+                        help="load generator (default: wrk when installed)")
     args = parser.parse_args()
     rounds = max(1, min(args.rounds, MAX_ROUNDS))
     seconds = max(1.0, min(args.seconds, MAX_SECONDS))
     connections = max(1, min(args.connections, 256))
 
-    use_wrk = shutil.which("wrk") is not None
+    use_wrk = args.client == "wrk"
+    if use_wrk and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk), or use --client httpx")
     load = wrk_load if use_wrk else httpx_load
-    print(f"load generator: {'wrk -t1' if use_wrk else 'asyncio httpx client (install wrk for steadier figures)'}, "
+    print(f"load generator: {'wrk -t1' if use_wrk else 'asyncio httpx client (it limits the rate itself: install wrk for meaningful figures)'}, "
           f"{connections} connections, {seconds:.0f} s per run, {rounds} rounds, loopback only", flush=True)
 
     procs: list[subprocess.Popen] = []
