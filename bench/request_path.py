@@ -202,8 +202,9 @@ def main() -> int:
     if use_wrk and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk), or use --client httpx")
     load = wrk_load if use_wrk else httpx_load
-    print(f"load generator: {'wrk -t1' if use_wrk else 'asyncio httpx client (it limits the rate itself: install wrk for meaningful figures)'}, "
-          f"{connections} connections, {seconds:.0f} s per run, {rounds} rounds, loopback only", flush=True)
+    client = "wrk -t1" if use_wrk else "asyncio httpx client (it limits the rate itself: install wrk for meaningful figures)"
+    print(f"load generator: {client}, {connections} connections, {seconds:.0f} s per run, {rounds} rounds, "
+          "loopback only", flush=True)
 
     procs: list[subprocess.Popen] = []
     workdir = Path(tempfile.mkdtemp(prefix="boxsync-bench-"))
