@@ -42,7 +42,8 @@ from boxsync.connect.qsh import query_hash
 
 BOUND = 1.5  # issue #6: at least 1.5x ACE's verified requests/s
 ACE_DIR = Path(os.environ.get("BOXSYNC_ACE_PEER", "/tmp/ace-peer"))
-PEER_SOURCE = Path(os.environ.get("BOXSYNC_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared") / "peers" / "ace"
+SHARED = Path(os.environ.get("BOXSYNC_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+PEER_SOURCE = SHARED / "peers" / "ace"
 CLIENT_KEY = "t1"
 SHARED_SECRET = "bench-shared-secret-" + "x" * 44  # >= 32 characters, as ACE requires
 QUERY = "issueKey=ABC-1&issueId=10001&projectKey=ABC&projectId=10000"
@@ -122,7 +123,8 @@ def start_ace(workdir: Path) -> tuple[subprocess.Popen, str, Path] | None:
               "productType": "jira", "key": "ace-peer"}
     env = {**os.environ, "PORT": str(port), "NODE_ENV": "production", "ACE_TENANT": json.dumps(tenant)}
     log = workdir / "ace.log"
-    proc = subprocess.Popen(["node", "app.js"], env=env, cwd=ACE_DIR, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(["node", "app.js"], env=env, cwd=ACE_DIR, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_ready(base + "/atlassian-connect.json", proc, "ACE peer", log)
     path = "/panel"
@@ -256,7 +258,8 @@ def main() -> int:
         verdict = "within" if median >= BOUND else "SHORT OF"
         print(f"BoxSync / ACE: median {median:.2f}x (per round: {', '.join(f'{r:.2f}' for r in ratios)}); "
               f"bound >= {BOUND:.1f}x -> {verdict} the bound")
-        print(f"CPU per request, ACE / BoxSync: {statistics.median(cpu_us['ACE']) / statistics.median(cpu_us['BoxSync']):.2f}x")
+        cpu_ratio = statistics.median(cpu_us["ACE"]) / statistics.median(cpu_us["BoxSync"])
+        print(f"CPU per request, ACE / BoxSync: {cpu_ratio:.2f}x")
         return 0
     finally:
         for proc in procs:
