@@ -29,6 +29,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/jirasim_scale.py
+	$(BIN)/python bench/request_path.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

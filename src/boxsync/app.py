@@ -1,6 +1,7 @@
 """The application factory: settings in, ASGI app out; resources opened in the lifespan."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -18,7 +19,7 @@ from boxsync import db
 from boxsync.admin import routes as admin_routes
 from boxsync.boxes import routes as boxes_routes
 from boxsync.config import Settings
-from boxsync.connect import descriptor, lifecycle
+from boxsync.connect import descriptor, lifecycle, tenant_cache
 from boxsync.connect.auth import refusal, secret_unreadable
 from boxsync.connect.install_keys import InstallKeys
 from boxsync.connect.jwt import AuthError
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
                                   max_overflow=settings.db_max_overflow)
         # Outside production jirasim and the sandbox run on loopback; production reaches public addresses only.
         http = new_http_client(addresses=PRODUCTION if settings.production else DEVELOPMENT)
+        listener = None
         try:
             await prepare_database(engine)
             await db.claim_id_node(engine)  # ids this process makes never collide with another's
@@ -96,8 +98,19 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             app.state.install_keys = InstallKeys(settings.install_keys_url, http)
             app.state.user_tokens = OAuthTokens(http, settings.oauth_url)  # acting as a user
             app.state.admin_cache = {}
+            # Several processes may share a PostgreSQL database: there the cache serves only while
+            # the listener hears their changes. SQLite is one process, which invalidates itself.
+            shared = engine.dialect.name == "postgresql"
+            cache = tenant_cache.TenantCache(settings.tenant_cache_seconds, live=not shared)
+            app.state.tenant_cache = cache
+            if shared and cache.ttl > 0:
+                listener = asyncio.create_task(tenant_cache.listen(cache, settings.database_url),
+                                               name="tenant cache listener")
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             await http.aclose()
             await engine.dispose()
 

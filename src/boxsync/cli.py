@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import logging
 import sys
 
 from boxsync import logs
 from boxsync.config import ConfigError, Settings, new_secret_key
+
+log = logging.getLogger("boxsync")
 
 
 async def _migrate(settings: Settings) -> str:
@@ -27,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the app under uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
+                       help="leave out uvicorn's one line per request (errors and app logs stay)")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("secret-key", help="print a new random BOXSYNC_SECRET_KEY")
     args = parser.parse_args(argv)
@@ -53,8 +59,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from boxsync.app import create_app
 
+    # uvicorn[standard]'s event loop and HTTP parser (C) cost far less per request than the
+    # pure-Python ones; named explicitly so the log says what runs (a slim install still starts).
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if (loop, http) == ("uvloop", "httptools"):
+        log.info("serving with the uvloop event loop and the httptools HTTP parser")
+    else:
+        log.warning("serving with the %s event loop and the %s HTTP parser: install uvicorn[standard] "
+                    "for uvloop and httptools", loop, http)
     # log_config=None keeps the logging configured above (with token redaction) for uvicorn too.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True, log_config=None)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True, log_config=None,
+                access_log=args.access_log, loop=loop, http=http)
     return 0
 
 

@@ -33,6 +33,8 @@ class Settings:
     oauth_url: str = DEFAULT_OAUTH_URL
     env: str = "development"
     jwt_leeway: int = 30
+    # How long a verified tenant may be served from memory at most (0: read it on every request).
+    tenant_cache_seconds: float = 5.0
     # Where iframe pages load Atlassian's JS bridge from (the sandbox points it at the simulator).
     all_js_url: str = "https://connect-cdn.atl-paas.net/all.js"
     # Database connections per process: pool_size kept open, up to max_overflow more under load.
@@ -77,6 +79,10 @@ class Settings:
             raise ConfigError("BOXSYNC_JWT_LEEWAY must be a whole number of seconds, at most 300")
         pool_size = _whole_number(env, "BOXSYNC_DB_POOL_SIZE", 5, 1, 100)
         max_overflow = _whole_number(env, "BOXSYNC_DB_MAX_OVERFLOW", 5, 0, 100)
+        cache_seconds = env.get("BOXSYNC_TENANT_CACHE_SECONDS", "5")
+        if not cache_seconds.isdigit() or int(cache_seconds) > 300:
+            raise ConfigError("BOXSYNC_TENANT_CACHE_SECONDS must be a whole number of seconds, at most 300 "
+                              "(0 turns the tenant cache off)")
         return cls(
             base_url=base_url,
             database_url=env.get("BOXSYNC_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/boxsync.db",
@@ -86,6 +92,7 @@ class Settings:
             oauth_url=oauth_url,
             env=mode,
             jwt_leeway=int(leeway),
+            tenant_cache_seconds=float(cache_seconds),
             all_js_url=env.get("BOXSYNC_ALL_JS_URL", "https://connect-cdn.atl-paas.net/all.js"),
             db_pool_size=pool_size,
             db_max_overflow=max_overflow,

@@ -20,7 +20,9 @@ def _utc(value: str | dt.datetime) -> str:
 
 
 def environment(templates_dir: Path) -> Environment:
-    env = Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html"]))
+    # Templates ship with the release: checking their mtimes on every page (auto_reload) only costs.
+    env = Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(["html"]),
+                      auto_reload=False)
     env.filters["utc"] = _utc
     return env
 

@@ -5,6 +5,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from boxsync import request_db
 from boxsync.admin.access import requires_site_admin
 from boxsync.connect import tenants
 from boxsync.connect.auth import JiraContext, jira_context, requires_jwt
@@ -14,9 +15,9 @@ from boxsync.sync import inbox
 
 async def overview_of(request: Request, ctx: JiraContext) -> dict:
     # Everything read here is filtered by the tenant taken from the verified token.
-    async with request.app.state.engine.connect() as conn:
-        events = await tenants.history(conn, ctx.tenant.id)
-        received = await inbox.counts(conn, ctx.tenant.id)
+    conn = await request_db.connection(request)  # released by requires_jwt
+    events = await tenants.history(conn, ctx.tenant.id)
+    received = await inbox.counts(conn, ctx.tenant.id)
     return {
         "site": {"baseUrl": ctx.tenant.base_url, "displayUrl": ctx.tenant.display_url,
                  "installedAt": ctx.tenant.installed_at.isoformat(), "enabled": ctx.tenant.enabled},

@@ -7,6 +7,10 @@
     async def api(request): ...
 
 No route accepts both kinds: that was the 2021 context-JWT bypass (connect-protocol.md §2.6).
+
+The token is parsed once (connect/jwt.py), its tenant comes from the in-process cache
+(connect/tenant_cache.py) or, on a miss, from the request's one database connection
+(boxsync/request_db.py), which the endpoint reuses and this decorator releases.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from typing import Any, Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from boxsync import request_db
 from boxsync.connect import tenants
-from boxsync.connect.jwt import AuthError, QshKind, choose_tenant, extract_token, peek, verify_claims
+from boxsync.connect.jwt import AuthError, QshKind, choose_tenant, extract_token, parse, verify_claims
 from boxsync.crypto import SecretError
 
 log = logging.getLogger("boxsync.auth")
@@ -41,17 +46,31 @@ def jira_context(request: Request) -> JiraContext:
     return request.state.jira
 
 
+async def tenant_of(request: Request, client_key: str) -> tenants.Tenant | None:
+    """The tenant from this process's cache, or else read (on the request's one connection) and cached."""
+    cache = request.app.state.tenant_cache
+    tenant = cache.get(client_key)
+    if tenant is not None:
+        return tenant
+    epoch = cache.epoch
+    conn = await request_db.connection(request)
+    try:
+        tenant = await tenants.by_client_key(conn, client_key, request.app.state.settings.secret_key)
+    except SecretError as exc:
+        raise AuthError(500, f"tenant secret unreadable: {exc}", SECRET_UNREADABLE) from exc
+    finally:
+        await conn.rollback()  # end the read: the endpoint may begin its own transaction on conn
+    if tenant is not None:
+        cache.put(tenant, epoch)
+    return tenant
+
+
 async def verify(request: Request, kind: QshKind, *, allow_disabled: bool = False) -> JiraContext:
     settings = request.app.state.settings
     # Context and session tokens are not bound to a URL: only the Authorization header may carry them.
-    token = extract_token(request, header_only=kind == "context")
-    header, unverified = peek(token)
-    choice = choose_tenant(header, unverified, settings.app_key, kind)
-    async with request.app.state.engine.connect() as conn:
-        try:
-            tenant = await tenants.by_client_key(conn, choice.client_key, settings.secret_key)
-        except SecretError as exc:
-            raise AuthError(500, f"tenant secret unreadable: {exc}", SECRET_UNREADABLE) from exc
+    token = parse(extract_token(request, header_only=kind == "context"))
+    choice = choose_tenant(token.header, token.claims, settings.app_key, kind)
+    tenant = await tenant_of(request, choice.client_key)
     if tenant is None:
         raise AuthError(401, f"unknown installation {choice.client_key!r}", "Unknown Jira installation.")
     claims = verify_claims(token, tenant.shared_secret, request, kind=kind, session=choice.session,
@@ -89,10 +108,13 @@ def requires_jwt(kind: QshKind, *, allow_disabled: bool = False) -> Callable[[En
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             try:
-                request.state.jira = await verify(request, kind, allow_disabled=allow_disabled)
-            except AuthError as exc:
-                return refusal(request, exc)
-            return await endpoint(request)
+                try:
+                    request.state.jira = await verify(request, kind, allow_disabled=allow_disabled)
+                except AuthError as exc:
+                    return refusal(request, exc)
+                return await endpoint(request)
+            finally:
+                await request_db.release(request)
 
         return guarded
 

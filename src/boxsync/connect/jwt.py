@@ -7,15 +7,27 @@ Three kinds of incoming token, each accepted only where it belongs:
 * context tokens (HS256, qsh = "context-qsh") on JSON routes called by our pages: either Jira's
   own from `AP.context.getToken()` (iss = clientKey) or the session token we render into the page
   (iss = our app key, aud = clientKey).
+
+A request token is split and decoded once (`parse`): its unverified claims name the tenant, and
+`verify_hs256` then checks the signature over the same bytes and the claims PyJWT would check.
 """
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import hmac
+import json
 import logging
+import re
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import jwt
+from jwt.utils import base64url_encode
+from jwt.warnings import InsecureKeyLengthWarning
 from starlette.requests import Request
 
 from boxsync.connect.install_keys import InstallKeys, KeyUnavailable, TooManyKeyLookups
@@ -67,16 +79,84 @@ def extract_token(request: Request, *, header_only: bool = False) -> str:
 
 
 def request_qsh(request: Request, base_path: str) -> str:
-    path = relative_path(request.url.path, base_path)
+    # scope["path"] is what request.url.path decodes to for every path a route of ours matches,
+    # without building the whole URL on each request.
+    path = relative_path(request.scope["path"], base_path)
     return query_hash(request.method, path, request.query_params.multi_items())
+
+
+@dataclass(frozen=True)
+class Token:
+    """A JWT split and decoded once. Header and claims are UNVERIFIED: fit only to choose the key,
+    until `verify_hs256` has checked the signature over `signing_input` and the claims."""
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+_HS256 = jwt.get_algorithm_by_name("HS256")
+# What jwt.encode(claims, secret, algorithm="HS256") puts first, sorted keys and all.
+_HS256_HEADER = base64url_encode(b'{"alg":"HS256","typ":"JWT"}')
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps(separators=…) builds one per call
+
+
+@functools.lru_cache(maxsize=1024)
+def _hs256_mac(secret: str) -> hmac.HMAC:
+    """PyJWT's checks on an HMAC key (not a PEM/SSH public key, not empty; warn if short) and the
+    keyed HMAC state, once per secret rather than on every request: they cost more than the MAC."""
+    key = _HS256.prepare_key(secret)
+    if message := _HS256.check_key_length(key):
+        warnings.warn(message, InsecureKeyLengthWarning, stacklevel=3)
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _hs256(message: bytes, secret: str) -> bytes:
+    mac = _hs256_mac(secret).copy()
+    mac.update(message)
+    return mac.digest()
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _segment(text: str) -> bytes:
+    """One base64url segment as RFC 7515 writes it: its alphabet, no padding, no stray bits (so one
+    token has one spelling). PyJWT checks the same one character at a time, which cost more than
+    all the rest of verifying a request."""
+    if not _SEGMENT.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != text.encode():
+        raise ValueError("not canonical base64url")
+    return raw
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def parse(token: str) -> Token:
+    """Split and decode the token once; the verifier checks the signature over the same bytes."""
+    try:
+        head, body, signature = token.split(".")
+        header, claims = _json_object(_segment(head)), _json_object(_segment(body))
+        raw_signature = _segment(signature)
+    except (ValueError, RecursionError) as exc:  # too few/many segments, bad base64, bad JSON
+        raise AuthError(401, f"malformed token ({exc})", "Malformed token.") from exc
+    # Header extensions change how a token is read (RFC 7515 §4.1.11, RFC 7797); Connect uses none.
+    if "crit" in header or "b64" in header or not isinstance(header.get("kid", ""), str):
+        raise AuthError(401, "malformed token (unsupported header)", "Malformed token.")
+    return Token(header, claims, f"{head}.{body}".encode(), raw_signature)
 
 
 def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims, unverified: only to choose the key. Never trust anything read here."""
-    try:
-        return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
-        raise AuthError(401, f"malformed token ({type(exc).__name__})", "Malformed token.") from exc
+    parsed = parse(token)
+    return parsed.header, parsed.claims
 
 
 def _check_qsh(claims: dict[str, Any], expected: str) -> None:
@@ -87,19 +167,45 @@ def _check_qsh(claims: dict[str, Any], expected: str) -> None:
                         "Token does not match this request.")
 
 
-def decode_hs256(token: str, secret: str, leeway: int) -> dict[str, Any]:
+def _seconds(claims: dict[str, Any], name: str) -> int:
     try:
-        return jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            options={"require": ["iss", "iat", "exp", "qsh"], "verify_aud": False},
-            leeway=leeway,
-        )
+        return int(claims[name])
+    except (ValueError, TypeError, OverflowError):
+        raise jwt.DecodeError(f"{name} claim must be an integer") from None
+
+
+def _check_claims(claims: dict[str, Any], leeway: int) -> None:
+    """PyJWT's checks for `jwt.decode(..., options={"require": [iss, iat, exp, qsh],
+    "verify_aud": False}, leeway=...)`, applied to claims we already decoded."""
+    for name in ("iss", "iat", "exp", "qsh"):
+        if claims.get(name) is None:
+            raise jwt.MissingRequiredClaimError(name)
+    now = time.time()
+    if _seconds(claims, "iat") > now + leeway:
+        raise jwt.ImmatureSignatureError("The token is not yet valid (iat)")
+    if "nbf" in claims and _seconds(claims, "nbf") > now + leeway:
+        raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+    if _seconds(claims, "exp") <= now - leeway:
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    if "sub" in claims and not isinstance(claims["sub"], str):
+        raise jwt.exceptions.InvalidSubjectError("Subject must be a string")
+    if "jti" in claims and not isinstance(claims["jti"], str):
+        raise jwt.exceptions.InvalidJTIError("JWT ID must be a string")
+
+
+def verify_hs256(token: Token, secret: str, leeway: int) -> dict[str, Any]:
+    """Check the HS256 signature over the bytes `parse` split, then the time and required claims."""
+    try:
+        if token.header.get("alg") != "HS256":
+            raise jwt.InvalidAlgorithmError("The specified alg value is not allowed")
+        if not hmac.compare_digest(token.signature, _hs256(token.signing_input, secret)):
+            raise jwt.InvalidSignatureError("Signature verification failed")
+        _check_claims(token.claims, leeway)
     except jwt.ExpiredSignatureError as exc:
         raise AuthError(401, "token expired", "Token expired: reload the page.") from exc
     except jwt.PyJWTError as exc:
         raise AuthError(401, f"token rejected ({type(exc).__name__}: {exc})", "Invalid token.") from exc
+    return token.claims
 
 
 @dataclass(frozen=True)
@@ -125,9 +231,9 @@ def choose_tenant(header: dict[str, Any], claims: dict[str, Any], app_key: str, 
     return TokenChoice(iss, False)
 
 
-def verify_claims(token: str, secret: str, request: Request, *, kind: QshKind, session: bool,
+def verify_claims(token: Token, secret: str, request: Request, *, kind: QshKind, session: bool,
                   client_key: str, base_path: str, leeway: int) -> dict[str, Any]:
-    claims = decode_hs256(token, secret, leeway)
+    claims = verify_hs256(token, secret, leeway)
     if session:
         aud = claims.get("aud")
         if (aud[0] if isinstance(aud, list) and aud else aud) != client_key:
@@ -144,7 +250,9 @@ def session_token(app_key: str, client_key: str, secret: str, account_id: str | 
                               "qsh": CONTEXT_QSH}
     if account_id:
         claims["sub"] = account_id
-    return jwt.encode(claims, secret, algorithm="HS256")
+    # The bytes jwt.encode would produce, without re-checking the tenant's key on every page.
+    signing_input = _HS256_HEADER + b"." + base64url_encode(_COMPACT_JSON.encode(claims).encode())
+    return (signing_input + b"." + base64url_encode(_hs256(signing_input, secret))).decode()
 
 
 async def verify_install(request: Request, keys: InstallKeys, *, audience: str, base_path: str,

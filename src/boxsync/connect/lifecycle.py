@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from boxsync import request_db
 from boxsync.connect import tenants
 from boxsync.connect.auth import jira_context, refusal, requires_jwt
 from boxsync.connect.jwt import AuthError, extract_token, verify_install
@@ -83,7 +84,9 @@ async def parse_installation(body: dict[str, Any], app_key: str, production: boo
 
 
 def forget_cached_credentials(request: Request, tenant: tenants.Tenant) -> None:
-    """User tokens were obtained with the old shared secret, and admin checks may be stale."""
+    """The cached tenant is replaced (other processes hear of it from tenants' own announcement),
+    user tokens were obtained with the old shared secret, and admin checks may be stale."""
+    request.app.state.tenant_cache.invalidate(tenant.client_key)
     request.app.state.user_tokens.forget_tenant(tenant.client_key)
     for key in [k for k in request.app.state.admin_cache if k[0] == tenant.id]:
         del request.app.state.admin_cache[key]
@@ -180,9 +183,10 @@ async def _toggle(request: Request, enabled: bool) -> Response:
     if body.get("clientKey") not in (None, ctx.tenant.client_key):
         return _bad(request, "clientKey in the body does not match the token")
     event = "enabled" if enabled else "disabled"
-    async with request.app.state.engine.begin() as conn:
+    async with request_db.transaction(request) as conn:
         applied = await tenants.set_enabled(conn, ctx.tenant, enabled, ctx.account_id, iat=_iat(ctx.claims))
     if applied:
+        request.app.state.tenant_cache.invalidate(ctx.tenant.client_key)  # committed: drop the old state
         log.info("%s on %s", event, ctx.tenant.base_url)
     else:
         log.info("stale %s for tenant %s ignored (issued at %s, not after its last lifecycle event)",

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from boxsync import crypto
+from boxsync.connect import tenant_cache
 from boxsync.connect.tables import install_tokens, lifecycle_events, tenants
 from boxsync.tenancy import Scope
 
@@ -178,6 +179,7 @@ async def save_installation(conn: AsyncConnection, inst: Installation, secret_ke
     )
     if (await conn.execute(stmt)).rowcount != 1:
         raise InstallRefused("the install token is older than this site's last lifecycle event")
+    await tenant_cache.announce(conn, inst.client_key)
     tenant = await by_client_key(conn, inst.client_key, secret_key)
     assert tenant is not None
     await record_event(conn, tenant, "installed")
@@ -201,6 +203,7 @@ async def mark_uninstalled(conn: AsyncConnection, client_key: str, secret_key: b
     )
     if result.rowcount != 1:
         return tenant, False
+    await tenant_cache.announce(conn, client_key)
     await record_event(conn, tenant, "uninstalled")
     return tenant, True
 
@@ -216,6 +219,7 @@ async def set_enabled(conn: AsyncConnection, tenant: Tenant, enabled: bool, acco
     )
     if result.rowcount != 1:
         return False
+    await tenant_cache.announce(conn, tenant.client_key)
     await record_event(conn, tenant, event, account_id)
     return True
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from boxsync import request_db
 from boxsync.connect.auth import jira_context, requires_jwt
 from boxsync.sync import inbox
 
@@ -54,7 +55,7 @@ async def receive(request: Request) -> Response:
         log.warning("webhook for tenant %s stored as a stub (%s, %d bytes, event %s): to re-read from Jira",
                     ctx.tenant.id, delivery.stub_reason, size, delivery.event)
     # If this write fails the exception becomes a 500, and Jira retries: nothing is lost.
-    async with request.app.state.engine.begin() as conn:
+    async with request_db.transaction(request) as conn:
         fresh = await inbox.store(conn, ctx.tenant.id, delivery)
     if not fresh:
         log.info("duplicate webhook %s for tenant %s ignored", delivery.identifier, ctx.tenant.id)
