@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-checked
 
 .PHONY: run test install migrate bench clean
 
@@ -17,6 +19,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium (and Node), installed when missing; see tests/support/system_packages.sh.
+$(CHROMIUM):
+	sh tests/support/system_packages.sh
+
+# Playwright (a dev extra) must drive that chromium: launch, load a page, screenshot. Checked once
+# per venv or chromium change; the stamp keeps it out of every later run.
+$(BROWSER_STAMP): $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m tests.support.browser
+	@touch $@
+
 # Starts the built-in Jira sandbox (jirasim) and BoxSync next to it, on SQLite.
 run: $(STAMP)
 	$(BIN)/python -m boxsync.sandbox
@@ -24,7 +36,8 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/boxsync migrate
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER_STAMP)
+	@command -v node >/dev/null || sh tests/support/system_packages.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

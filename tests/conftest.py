@@ -2,8 +2,8 @@
 
 Every storage test runs twice, once per backend (`database_url` is parametrised). PostgreSQL is
 the CI machine's server on 127.0.0.1:5432 (override with BOXSYNC_TEST_POSTGRES_URL); each test
-session gets a database of its own, dropped at the end. With CI=true an unreachable PostgreSQL
-fails the run instead of skipping.
+session gets a database of its own, dropped at the end. With CI set (any non-empty value) an
+unreachable PostgreSQL fails the run instead of skipping (tests/support/ci.py).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from boxsync import db
 from boxsync.tables import metadata
+from tests.support.ci import unavailable
 
 POSTGRES_ADMIN_URL = os.environ.get("BOXSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # The reference data lives beside the repository (../shared), never inside it.
@@ -77,10 +78,7 @@ def migrated_database(request, tmp_path_factory):
     try:
         _run(_create_pg_database(name))
     except Exception as exc:  # connection refused, auth, timeout
-        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}: {exc}")
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     url = f"{base}/{name}"
     _run(_migrate(url))
