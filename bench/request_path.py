@@ -90,7 +90,7 @@ async def install_tenant(database_url: str, secret_key: bytes) -> None:
         async with engine.begin() as conn:
             await tenants.save_installation(conn, tenants.Installation(
                 client_key=CLIENT_KEY, shared_secret=SHARED_SECRET, base_url="https://bench.atlassian.net",
-                display_url=None, product_type="jira"), secret_key)
+                display_url=None, product_type="jira"), secret_key, iat=int(time.time()))
     finally:
         await engine.dispose()
 

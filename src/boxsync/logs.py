@@ -75,10 +75,21 @@ class RedactTokens(logging.Filter):
 
 
 def _redact_message(record: logging.LogRecord) -> None:
+    # Each argument is redacted on its own first. The whole formatted message needs a second pass
+    # only when a token could span the template and an argument ("Authorization: Bearer %s"), or an
+    # argument with a hint was left unchanged ("%s=%s" % ("jwt", value)). Every iframe request's
+    # access line carries `jwt=…` in its path argument, so skipping the second pass there matters.
+    whole = _may_carry_token(_text(record.msg))
     if isinstance(record.args, tuple):
-        record.args = tuple(_clean(a) for a in record.args)
+        cleaned = tuple(_clean(a) for a in record.args)
+        whole = whole or _hint_left(record.args, cleaned)
+        record.args = cleaned
     elif isinstance(record.args, Mapping):
-        record.args = {k: _clean(v) for k, v in record.args.items()}
+        cleaned_map = {k: _clean(v) for k, v in record.args.items()}
+        whole = whole or _hint_left(tuple(record.args.values()), tuple(cleaned_map.values()))
+        record.args = cleaned_map
+    if not whole:
+        return
     try:
         message = record.getMessage()
     except Exception:  # a broken format string: the handler reports it, with no arguments to leak
@@ -87,6 +98,11 @@ def _redact_message(record: logging.LogRecord) -> None:
     redacted = redact(message)
     if redacted != message:
         record.msg, record.args = redacted, ()
+
+
+def _hint_left(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+    """Whether an argument that looks like it may carry a token came out of redaction unchanged."""
+    return any(_may_carry_token(_text(b)) and _text(b) == _text(a) for b, a in zip(before, after))
 
 
 def redact_handlers(*logger_names: str) -> None:

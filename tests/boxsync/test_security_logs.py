@@ -67,3 +67,28 @@ def test_redaction_leaves_lines_without_tokens_alone():
     assert redact("GET /x?JWT=abc&a=1") == "GET /x?JWT=[redacted]&a=1"
     assert redact("nextPageToken=abc") == "nextPageToken=[redacted]"
     assert redact("monkey=1&b=2") == "monkey=1&b=2"
+
+
+def test_a_token_split_between_template_and_arguments_is_still_redacted():
+    """The second pass over the formatted message is skipped for access lines whose arguments were
+    redacted on their own; it must still run when the token spans the template and an argument."""
+    import io
+    import logging
+
+    from boxsync import logs
+
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(logs.RedactTokens())
+    logger = logging.getLogger("boxsync.test.split")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("%s=%s", "jwt", "abc.def")
+        logger.warning("Authorization: Bearer %s", "opaque123")
+        logger.warning("%s", {"k": 1})
+        logger.warning('%s - "%s %s HTTP/%s" %d', "1.2.3.4", "GET", "/p?x=1&jwt=eyJa.eyJb.sig", "1.1", 200)
+    finally:
+        logger.removeHandler(handler)
+    out = handler.stream.getvalue()
+    assert "abc.def" not in out and "opaque123" not in out and "eyJ" not in out
+    assert 'GET /p?x=1&jwt=[redacted] HTTP/1.1" 200' in out
