@@ -62,9 +62,14 @@ async def run() -> int:
 
     sim = Simulator(seed=SEED)
     jira_app = sim.add_site("sandbox", jira_url, issues=ISSUES)
-    jira = uvicorn.Server(uvicorn.Config(jira_app, host=JIRA_HOST, port=JIRA_PORT, log_level="warning", log_config=None))
+    # Both servers share uvicorn's loggers: start-up lines would come twice, and Alembic announces
+    # its plugins. A newcomer should see the links first, then the requests.
+    # (access_log=False on either would switch the shared access logger off for both.)
+    jira = uvicorn.Server(uvicorn.Config(jira_app, host=JIRA_HOST, port=JIRA_PORT, log_level="warning",
+                                         log_config=None))
     boxsync = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=app_port,
-                                            log_level="info", log_config=None))
+                                            log_level="warning", log_config=None))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     servers = [asyncio.create_task(jira.serve()), asyncio.create_task(boxsync.serve())]
     try:
         await _wait_started(jira, f"the Jira sandbox on {jira_url}")
@@ -81,7 +86,10 @@ BoxSync sandbox is running (Ctrl-C stops it).
   App Configuration  {jira_url}/plugins/servlet/ac/{settings.app_key}/app-configuration
   Boxes              {jira_url}/plugins/servlet/ac/{settings.app_key}/boxes
   Jira REST          {jira_url}/rest/api/3/serverInfo   (Basic: admin@example.com / jirasim-admin-token)
+
+Requests (to BoxSync and to the Jira sandbox) follow.
 """, flush=True)
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         await asyncio.wait(servers, return_when=asyncio.FIRST_COMPLETED)
     except Exception as exc:
         print(f"boxsync sandbox: {exc}", file=sys.stderr)
