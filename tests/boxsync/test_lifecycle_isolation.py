@@ -9,7 +9,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from boxsync.connect.tables import tenants
+from boxsync.connect.tables import lifecycle_events, tenants
 from tests.boxsync.connectkit import (
     boxsync_server, install_body, install_token, key_server, qsh_of, request_token,
 )
@@ -38,9 +38,10 @@ def panel(stack, client: str) -> int:
     return httpx.get(url + "&jwt=" + token).status_code
 
 
-def toggle(stack, client: str, event: str, body_client: str | None = None) -> httpx.Response:
+def toggle(stack, client: str, event: str, body_client: str | None = None,
+           sub: str | None = "557058:alice") -> httpx.Response:
     url = stack["app"] + f"/{event}"
-    token = request_token(SITES[client][0], iss=client, qsh=qsh_of("POST", url))
+    token = request_token(SITES[client][0], iss=client, qsh=qsh_of("POST", url), sub=sub)
     return httpx.post(url, json={"clientKey": body_client or client, "eventType": event},
                       headers={"Authorization": f"JWT {token}"})
 
@@ -88,3 +89,30 @@ async def test_a_site_cannot_disable_another_by_naming_it_in_the_body(stack, eng
     assert resp.status_code == 400 and "clientKey" in resp.json()["error"]
     assert await states(engine) == {"site-a": (True, True), "site-b": (True, True)}
     assert panel(stack, "site-a") == 200 and panel(stack, "site-b") == 200
+
+
+async def events(engine) -> list[tuple[str, str, str | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(tenants.c.client_key, lifecycle_events.c.event, lifecycle_events.c.account_id)
+            .join_from(lifecycle_events, tenants, lifecycle_events.c.tenant_id == tenants.c.id)
+            .order_by(lifecycle_events.c.id))
+        return [tuple(r) for r in rows]
+
+
+async def updated_at(engine, client: str):
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.select(tenants.c.updated_at).where(tenants.c.client_key == client))).scalar_one()
+
+
+async def test_each_change_is_recorded_for_its_site_with_who_did_it(stack, engine):
+    before = {client: await updated_at(engine, client) for client in SITES}
+    assert toggle(stack, "site-a", "disabled", sub="557058:admin-a").status_code == 204
+    assert toggle(stack, "site-a", "enabled", sub=None).status_code == 204
+    assert uninstall(stack, "site-b").status_code == 204
+    assert await events(engine) == [
+        ("site-a", "installed", None), ("site-b", "installed", None),
+        ("site-a", "disabled", "557058:admin-a"), ("site-a", "enabled", None), ("site-b", "uninstalled", None),
+    ]
+    for client in SITES:
+        assert await updated_at(engine, client) > before[client]
