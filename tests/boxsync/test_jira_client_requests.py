@@ -214,3 +214,23 @@ async def test_constructors_pass_their_options_on(http, jira):
         await app_client(http, jira["tenant"], APP_KEY, policy=once).myself()
     assert calls(jira, "getCurrentUser") == 2
     assert ops.MYSELF.idempotent
+
+
+async def test_a_401_to_the_app_or_a_technical_user_is_not_repeated(http, jira):
+    # A fresh JWT or the same API token would fail the same way: one request each, then the error.
+    from boxsync.jira import AppJwt, JiraUnauthorized
+
+    wrong_secret = JiraClient(http, jira["url"], AppJwt(APP_KEY, "another-secret-of-sufficient-length-42"),
+                              policy=FAST)
+    with pytest.raises(JiraUnauthorized):
+        await wrong_secret.myself()
+    with pytest.raises(JiraUnauthorized):
+        await basic_client(http, jira["url"], LIMITED[0], "wrong-token", policy=FAST).myself()
+    assert calls(jira, "getCurrentUser") == 2
+
+
+def test_a_user_token_with_nothing_cached_has_nothing_to_invalidate(http):
+    from boxsync.jira import OAuthTokens, UserToken
+
+    auth = UserToken(OAuthTokens(http, "http://127.0.0.1:9"), "ck", "https://x.atlassian.net", "oc", "acc", SECRET)
+    assert auth.invalidate() is False
