@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 BROWSER_STAMP := $(VENV)/.browser-checked
 
-.PHONY: run test install migrate bench clean
+.PHONY: run test install migrate bench mutation clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required"; exit 1; }
@@ -40,9 +40,29 @@ test: $(STAMP) $(BROWSER_STAMP)
 	@command -v node >/dev/null || sh tests/support/system_packages.sh
 	$(BIN)/python -m pytest
 
+# Mutation testing of connect/, jira/, crypto.py and sync/ (config: [tool.mutmut] in pyproject.toml).
+# Not part of `make test`: a fresh full run takes tens of minutes on 2 cores. Runs at the lowest CPU
+# priority; results stay in mutants/ (`$(BIN)/mutmut results`, `$(BIN)/mutmut show NAME`).
+# BOXSYNC_SHARED_DIR: the mutated copy runs from mutants/, one level below the repository.
+MUTATION_JOBS ?= 2
+# Progress every 250 mutants instead of mutmut's spinner.
+MUTATION_PROGRESS = /^[^ ]+ [0-9]+\/[0-9]+ / { split($$2, n, "/"); last = $$0; \
+	if (int(n[1] / 250) != step) { step = int(n[1] / 250); print; fflush() } next } \
+	/^[^ ]+ (Running|Generating|Listing|Filtering)/ { next } NF { print; fflush() } END { if (last) print last }
+mutation: $(STAMP)
+	rm -rf mutants
+	BOXSYNC_SHARED_DIR=$${BOXSYNC_SHARED_DIR:-$(abspath ..)/shared} bash -o pipefail -c \
+		'nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) | tr "\r" "\n" | awk '"'"'$(MUTATION_PROGRESS)'"'"
+	@$(BIN)/mutmut export-cicd-stats >/dev/null
+	@$(BIN)/python -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); \
+		caught = s["killed"] + s["timeout"]; survived, untested = s["survived"], s["no_tests"]; \
+		judged = caught + survived + untested + s["suspicious"]; \
+		print(f"mutation score: {100 * caught / max(judged, 1):.1f}% ({caught} of {judged} mutants caught; " \
+		      f"{survived} survived, {untested} without tests)")'
+
 bench: $(STAMP)
 	$(BIN)/python bench/jirasim_scale.py
 	$(BIN)/python bench/request_path.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache mutants

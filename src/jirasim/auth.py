@@ -112,7 +112,10 @@ def _bearer(site: Site, token: str) -> Caller:
     app = site.apps.get(grant.app_key)
     if app is not None and not app.enabled:
         raise _unauthorized()
-    scopes = effective_scopes(app.scopes if app is not None else frozenset())
+    # The token's grant, bounded by what the app holds now (its descriptor may have lost a scope).
+    if app is None:
+        return Caller("user", grant.account_id, grant.app_key, effective_scopes(frozenset()))
+    scopes = effective_scopes(grant.scopes) & effective_scopes(app.scopes)
     return Caller("user", grant.account_id, grant.app_key, scopes)
 
 

@@ -207,6 +207,9 @@ class OAuthToken:
     account_id: str
     app_key: str
     expires_at: float  # epoch seconds
+    # What the token was granted (the requested scopes, or all of the app's): Atlassian's tokens
+    # carry only what was asked for, so a READ token cannot write even if the app may.
+    scopes: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

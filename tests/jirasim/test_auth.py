@@ -75,8 +75,10 @@ async def test_bearer_good_expired_unknown(fresh_jira: RunningSite) -> None:
     site = fresh_jira.site
     install(site)
     alice = site.user_by_email("alice@example.com").account_id
-    site.oauth_tokens["good-token"] = OAuthToken("good-token", alice, APP_KEY, time.time() + 600)
-    site.oauth_tokens["old-token"] = OAuthToken("old-token", alice, APP_KEY, time.time() - 1)
+    site.oauth_tokens["good-token"] = OAuthToken("good-token", alice, APP_KEY, time.time() + 600,
+                                                  frozenset({"READ"}))
+    site.oauth_tokens["old-token"] = OAuthToken("old-token", alice, APP_KEY, time.time() - 1,
+                                                 frozenset({"READ"}))
     async with httpx.AsyncClient(base_url=fresh_jira.base_url) as c:
         r = await c.get("/rest/api/3/myself", headers={"Authorization": "Bearer good-token"})
         assert r.status_code == 200 and r.json()["accountId"] == alice
@@ -90,8 +92,10 @@ async def test_bearer_is_limited_by_user_permissions_and_app_scopes(fresh_jira: 
     install(site, key="reader", scopes=("READ",))
     bob = site.user_by_email("bob@example.com").account_id
     alice = site.user_by_email("alice@example.com").account_id
-    site.oauth_tokens["bob"] = OAuthToken("bob", bob, "reader", time.time() + 600)
-    site.oauth_tokens["alice"] = OAuthToken("alice", alice, "reader", time.time() + 600)
+    # Tokens that claim more than the app holds are still bounded by the app's scopes.
+    everything = frozenset({"READ", "WRITE", "DELETE", "ADMIN"})
+    site.oauth_tokens["bob"] = OAuthToken("bob", bob, "reader", time.time() + 600, everything)
+    site.oauth_tokens["alice"] = OAuthToken("alice", alice, "reader", time.time() + 600, everything)
     async with httpx.AsyncClient(base_url=fresh_jira.base_url) as c:
         r = await c.get("/rest/api/3/issue/ALPHA-1", headers={"Authorization": "Bearer bob"})
         assert r.status_code == 200

@@ -94,7 +94,8 @@ def exchange(sim: Simulator, token_site: Site, assertion: str, requested_scope: 
             raise OAuthError("invalid_scope", "Requested scopes exceed the app's scopes")
         granted = requested
     access_token = secrets.token_urlsafe(32)
-    site.oauth_tokens[access_token] = OAuthToken(access_token, account_id, app.key, time.time() + TOKEN_TTL)
+    site.oauth_tokens[access_token] = OAuthToken(access_token, account_id, app.key, time.time() + TOKEN_TTL,
+                                                 frozenset(granted))
     return {"access_token": access_token, "expires_in": TOKEN_TTL, "token_type": "Bearer",
             "scope": " ".join(sorted(granted))}
 
