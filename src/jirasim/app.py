@@ -1,5 +1,6 @@
 """A `Site` as an ASGI app: REST + control + host routes, lifespan hooks for the host module, and
-the traffic (faults/counters) middleware outermost so faults hit before anything else runs.
+the traffic (faults/counters) middleware outermost so faults hit before anything else runs, and
+Jira's rate limits right inside it.
 
 One site per port, as on Jira Cloud (no context path): `Simulator.add_site(name, base_url, …)`
 returns this app.
@@ -17,6 +18,7 @@ import jirasim.host as host
 from jirasim import control, rest
 from jirasim.errors import JiraError, handle_jira_error
 from jirasim.faults import TrafficMiddleware
+from jirasim.ratelimits import RateLimitMiddleware
 from jirasim.model import Simulator, Site
 
 
@@ -47,6 +49,9 @@ def build_site_app(sim: Simulator, site: Site) -> Starlette:
     )
     app.state.site = site
     app.state.sim = sim
-    # The middleware needs the inner app to name routes for counters and fault matching.
+    # The middleware needs the inner app to name routes for counters, fault matching and limits.
+    # Rate limits sit inside the traffic middleware, so their 429s are counted (and a fault fires
+    # before them, as an outage in front of Jira's gateway would).
+    app.add_middleware(RateLimitMiddleware, site=site, router=app.router)
     app.add_middleware(TrafficMiddleware, site=site, router=app.router)
     return app

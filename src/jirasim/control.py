@@ -19,6 +19,10 @@ Endpoints (the acting user is `user`: an accountId or email, default the site ad
                             status?, retry_after?, reason?, seed?}   → 201 fault
   DELETE /_jirasim/faults                     → 204 (all)     DELETE /_jirasim/faults/{id} → 204
   GET    /_jirasim/counters                   → {total, endpoints, routes, callers, byEndpointAndCaller, statuses}
+  GET    /_jirasim/rate-limits                → {burst, quota, issueWrites, quotaUsage, rejected}
+  PUT    /_jirasim/rate-limits {burst?: {rate, capacity?}, quota?: {points, window?},
+                                issueWrites?: {rate, capacity?}}  → 200 (replaces all; usage forgotten)
+  DELETE /_jirasim/rate-limits                → 204 (no limits, as by default)
   DELETE /_jirasim/counters                   → 204 (reset)
   POST   /_jirasim/reset  {issues?, projects?, seed?} → 200 site summary (apps, tokens, listeners kept)
   POST   /_jirasim/users  {email, displayName, apiToken?, permissions?, active?} → 201 user
@@ -227,6 +231,20 @@ async def reset_counters(request: Request, site: Site) -> Response:
     return Response(status_code=204)
 
 
+async def get_rate_limits(request: Request, site: Site) -> Response:
+    return JSONResponse(site.rate_limits.to_json())
+
+
+async def set_rate_limits(request: Request, site: Site) -> Response:
+    site.rate_limits.configure(await _body(request))  # ValueError → 400, limits unchanged
+    return JSONResponse(site.rate_limits.to_json())
+
+
+async def clear_rate_limits(request: Request, site: Site) -> Response:
+    site.rate_limits.configure({})
+    return Response(status_code=204)
+
+
 async def reset(request: Request, site: Site) -> Response:
     from jirasim.generator import populate
 
@@ -241,9 +259,9 @@ async def reset(request: Request, site: Site) -> Response:
     admin = site.users[DEFAULT_ADMIN_ACCOUNT_ID]
     fresh = Site(site.name, site.base_url, admin_email=admin.email, admin_token=admin.api_token or "")
     populate(fresh, issues=issues, projects=projects, seed=seed)
-    # Swap the data in place: apps, OAuth tokens, listeners, faults and counters belong to the
-    # running site, not to its content.
-    keep = {"listeners", "apps", "oauth_tokens", "traffic", "name", "base_url", "cloud_id"}
+    # Swap the data in place: apps, OAuth tokens, listeners, faults, counters and rate limits
+    # belong to the running site, not to its content.
+    keep = {"listeners", "apps", "oauth_tokens", "traffic", "rate_limits", "name", "base_url", "cloud_id"}
     app_users = {a.app_account_id: site.users[a.app_account_id] for a in site.apps.values() if a.app_account_id in site.users}
     for attr, value in vars(fresh).items():
         if attr not in keep:
@@ -310,6 +328,9 @@ def routes() -> list[Route]:
         ("/faults/{fault_id}", ["DELETE"], delete_fault),
         ("/counters", ["GET"], get_counters),
         ("/counters", ["DELETE"], reset_counters),
+        ("/rate-limits", ["GET"], get_rate_limits),
+        ("/rate-limits", ["PUT"], set_rate_limits),
+        ("/rate-limits", ["DELETE"], clear_rate_limits),
         ("/reset", ["POST"], reset),
         ("/users", ["POST"], add_user),
         ("/permissions", ["PUT"], set_permissions),

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any, Callable, Iterable
 
 from jirasim.faults import Traffic
+from jirasim.ratelimits import RateLimits
 
 # --- permissions ---------------------------------------------------------------------------------
 
@@ -268,6 +269,7 @@ class Site:
         self.oauth_tokens: dict[str, OAuthToken] = {}
         self.index_corrupted = False  # fault switch for /rest/api/2/index/summary
         self.traffic = Traffic()  # injected faults and request counters (faults.py)
+        self.rate_limits = RateLimits()  # Jira's burst/quota/per-issue limits, off until set (ratelimits.py)
         self.search_cursors: dict[str, list[int]] = {}  # search/jql result snapshots by cursor id
         self._ids = {
             "issue": itertools.count(10000),
