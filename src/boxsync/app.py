@@ -25,6 +25,7 @@ from boxsync.connect.install_keys import InstallKeys
 from boxsync.connect.jwt import AuthError
 from boxsync.crypto import SecretError
 from boxsync.headers import SecurityHeaders
+from boxsync.jira.limits import Limits, attach
 from boxsync.jira.oauth import OAuthTokens
 from boxsync.jira.transport import new_http_client
 from boxsync.netpolicy import DEVELOPMENT, PRODUCTION, URLRefused
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             await db.claim_id_node(engine)  # ids this process makes never collide with another's
             app.state.engine = engine
             app.state.http = http  # the one connection pool of this process
+            # shared fairly between Jira sites: every client on the pool uses these limits
+            app.state.jira_limits = attach(http, Limits(settings.jira_max_concurrency_per_site))
             app.state.install_keys = InstallKeys(settings.install_keys_url, http)
             app.state.user_tokens = OAuthTokens(http, settings.oauth_url)  # acting as a user
             app.state.admin_cache = {}

@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from boxsync.jira.limits import DEFAULT_MAX_CONCURRENCY
+
 DEFAULT_BASE_URL = "http://localhost:8000"
 DEFAULT_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com"
 DEFAULT_OAUTH_URL = "https://oauth-2-authorization-server.services.atlassian.com"
+# Calls in flight to one Jira site at most: no more than the shared pool's 100 connections.
+MAX_JIRA_CONCURRENCY_PER_SITE = 100
 VAR_DIR = Path("var")
 
 
@@ -40,6 +44,7 @@ class Settings:
     # Database connections per process: pool_size kept open, up to max_overflow more under load.
     db_pool_size: int = 5
     db_max_overflow: int = 5
+    jira_max_concurrency_per_site: int = DEFAULT_MAX_CONCURRENCY
 
     @property
     def production(self) -> bool:
@@ -83,6 +88,11 @@ class Settings:
         if not cache_seconds.isdigit() or int(cache_seconds) > 300:
             raise ConfigError("BOXSYNC_TENANT_CACHE_SECONDS must be a whole number of seconds, at most 300 "
                               "(0 turns the tenant cache off)")
+        concurrency = env.get("BOXSYNC_JIRA_MAX_CONCURRENCY_PER_SITE", str(DEFAULT_MAX_CONCURRENCY))
+        concurrency = concurrency.strip()
+        if not concurrency.isdecimal() or not 1 <= int(concurrency) <= MAX_JIRA_CONCURRENCY_PER_SITE:
+            raise ConfigError(f"BOXSYNC_JIRA_MAX_CONCURRENCY_PER_SITE must be a whole number from 1 to "
+                              f"{MAX_JIRA_CONCURRENCY_PER_SITE} (calls in flight to one Jira site), not {concurrency!r}")
         return cls(
             base_url=base_url,
             database_url=env.get("BOXSYNC_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/boxsync.db",
@@ -96,6 +106,7 @@ class Settings:
             all_js_url=env.get("BOXSYNC_ALL_JS_URL", "https://connect-cdn.atl-paas.net/all.js"),
             db_pool_size=pool_size,
             db_max_overflow=max_overflow,
+            jira_max_concurrency_per_site=int(concurrency),
         )
 
 

@@ -3,6 +3,9 @@
 Only declared operations (operations.OPERATIONS) are called, and only on the site's own origin:
 a URL pointing anywhere else is refused before a request (and its credentials) is built.
 
+Every client of one site shares that site's limits (limits.py) on the pool: a cap on calls in
+flight and the pause a throttled answer sets, whichever principal the client calls as.
+
 The query string is built here, percent-encoded with %20 for spaces, from the same decoded pairs
 that go into the qsh, so what Jira receives and what was signed always agree (the `+`-for-space
 mismatch broke JQL in other clients).
@@ -21,9 +24,10 @@ from boxsync.connect.qsh import relative_path
 from . import operations as ops
 from .auth import AppJwt, Auth, BasicAuth, UserToken
 from .errors import JiraError, UnsafeUrlError, error_from_response
+from .limits import Limits, for_pool
 from .oauth import OAuthTokens
 from .operations import Operation
-from .retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
+from .retry import DEFAULT_POLICY, RetryPolicy, throttle_delay
 from .transport import send
 
 logger = logging.getLogger("boxsync.jira")
@@ -48,6 +52,7 @@ class JiraClient:
         *,
         policy: RetryPolicy = DEFAULT_POLICY,
         bulk_concurrency: int = 4,
+        limits: Limits | None = None,
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.query or parts.username:
@@ -60,6 +65,10 @@ class JiraClient:
         self._origin_url = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path.rstrip("/")  # Jira's context path: '' on Cloud
         self.base_url = self._origin_url + self._base_path
+        # Keyed by scheme, host, port and context path, so that spellings of one site (an upper-case
+        # host, an explicit :443) share one limit.
+        scheme, host, port = self._origin
+        self.limit = (limits or for_pool(http)).site(f"{scheme}://{host}:{port}{self._base_path}")
 
     def __repr__(self) -> str:
         return f"JiraClient({self.base_url!r}, {self.auth!r})"
@@ -116,16 +125,16 @@ class JiraClient:
             return {"headers": headers, "json": json}
 
         response = await send(self.http, method, url, prepare=prepare, idempotent=op.idempotent,
-                              policy=self.policy)
+                              policy=self.policy, limit=self.limit, endpoint=op.path)
         if response.status_code == 401 and self.auth.invalidate():
             logger.info("Jira %s %s answered 401; retrying once with new credentials", method, self.base_url + path)
             response = await send(self.http, method, url, prepare=prepare, idempotent=op.idempotent,
-                                  policy=self.policy)
+                                  policy=self.policy, limit=self.limit, endpoint=op.path)
         if response.is_success:
             return response.json() if response.content.strip() else None
         extra: dict[str, Any] = {}
         if response.status_code == 429:
-            extra["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+            extra["retry_after"] = throttle_delay(response.headers)
         raise error_from_response(response, **extra)
 
     # -- site --------------------------------------------------------------------------------------

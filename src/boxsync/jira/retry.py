@@ -8,6 +8,9 @@ server or a clock. The rules:
   `JiraRateLimited(retry_after=...)` so the caller can reschedule the work, because retrying early
   only earns the same or a longer wait (quota limits reset hourly).
 * 503 with `Retry-After` is Jira throttling too, and is handled like 429.
+* How long Jira asks us to wait: `Retry-After` (seconds or an HTTP date), else `X-RateLimit-Reset`
+  (an ISO-8601 instant, `yyyy-MM-ddTHH:mmZ` in Atlassian's rate-limiting docs). Neither is
+  promised on every 429 (bigpicture-and-jira.md §2.4).
 * Other 5xx, timeouts and broken connections are retried only for idempotent operations: a
   non-idempotent POST that may have reached Jira (e.g. creating an issue link) is never repeated.
 * A failure to connect at all (refused, DNS, connect/pool timeout) never reached Jira, so it is
@@ -17,12 +20,13 @@ server or a clock. The rules:
 """
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import httpx
 
@@ -66,6 +70,32 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
+def parse_rate_limit_reset(value: str | None, now: float | None = None) -> float | None:
+    """Seconds until an `X-RateLimit-Reset` instant (ISO-8601 with a zone); None if unusable."""
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:  # a local time of an unknown zone says nothing reliable
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def throttle_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds a throttled response asks us to wait: `Retry-After`, else `X-RateLimit-Reset`."""
+    delay = parse_retry_after(headers.get("Retry-After"), now)
+    if delay is None:
+        delay = parse_rate_limit_reset(headers.get("X-RateLimit-Reset"), now)
+    return delay
+
+
+def throttled(status: int, retry_after: float | None) -> bool:
+    """Jira refused the call unprocessed to slow us down: 429, or 503 saying when to come back."""
+    return status == 429 or (status == 503 and retry_after is not None)
+
+
 def backoff(policy: RetryPolicy, attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with "equal jitter": half the step fixed, half random."""
     step = min(policy.backoff_max, policy.backoff_base * 2 ** (attempt - 1))
@@ -96,8 +126,7 @@ def next_wait(
         return backoff(policy, attempt, rand)
     if status not in RETRYABLE_STATUSES:
         return None
-    throttled = status == 429 or (status == 503 and retry_after is not None)
-    if not throttled and not idempotent:
+    if not throttled(status, retry_after) and not idempotent:
         return None
     if retry_after is not None:
         if retry_after > policy.max_wait:

@@ -14,14 +14,25 @@ import contextlib
 import logging
 import socket
 from typing import Any, Awaitable, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from boxsync.netpolicy import PRODUCTION, AddressPolicy, AddressRefused, resolve_checked
 
-from .errors import JiraUnavailable, safe_url
-from .retry import NOT_SENT_ERRORS, RETRYABLE_STATUSES, TRANSPORT_ERRORS, RetryPolicy, next_wait, parse_retry_after
+from .errors import JiraRateLimited, JiraUnavailable, safe_url
+from .limits import SiteLimit, Throttled, call_scopes, pause_scope
+from .retry import (
+    NOT_SENT_ERRORS,
+    RETRYABLE_STATUSES,
+    TRANSPORT_ERRORS,
+    RetryPolicy,
+    backoff,
+    next_wait,
+    throttle_delay,
+    throttled,
+)
 
 logger = logging.getLogger("boxsync.jira")
 
@@ -128,20 +139,29 @@ async def send(
     idempotent: bool,
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    limit: SiteLimit | None = None,
+    endpoint: str | None = None,
 ) -> httpx.Response:
     """Send, retrying per `policy`; return the last response (any status) with its body read.
 
     `prepare` is called before every attempt so that each carries freshly minted credentials (a JWT
     signed before a 30 s Retry-After wait should not be reused). Raises `JiraUnavailable` when the
     request fails without a response and may not be retried.
+
+    With a site `limit`, each attempt takes a turn at the site (limits.py): it waits out the
+    site's pause and holds a slot while in flight. A throttled answer then pauses the site (or
+    just the `endpoint` template or this resource, by `RateLimit-Reason`) for every caller, and
+    the retry waits out that shared pause instead of a backoff of its own. Raises
+    `JiraRateLimited` without sending when the pause is longer than `policy.max_wait`.
     """
     where = safe_url(url)
+    path = urlsplit(url).path
+    scopes = call_scopes(method, endpoint or path, path)
     attempt = 0
     while True:
         attempt += 1
-        request = http.build_request(method, url, **(await prepare()))
         try:
-            response = await http.send(request)
+            response = await _attempt(http, method, url, prepare, policy, sleep, limit, scopes)
         except TRANSPORT_ERRORS as exc:
             sent = not isinstance(exc, NOT_SENT_ERRORS)
             wait = next_wait(policy, attempt, idempotent=idempotent, sent=sent)
@@ -156,14 +176,53 @@ async def send(
             continue
         if response.status_code not in RETRYABLE_STATUSES:
             return response
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = throttle_delay(response.headers)
         wait = next_wait(policy, attempt, idempotent=idempotent, status=response.status_code,
                          retry_after=retry_after)
+        shared = limit is not None and throttled(response.status_code, retry_after)
+        pausing, news = "", True
+        if shared:
+            reason = response.headers.get("RateLimit-Reason")
+            seconds = retry_after if retry_after is not None else backoff(policy, attempt)
+            scope = pause_scope(reason, method, endpoint or path, path)
+            # Logged once per throttle, not again by each call that was in flight with this one.
+            news = limit.pause(scope, seconds, reason)
+            pausing = f"; {scope or 'every call to the site'} paused for {seconds:.2f} s"
         if wait is None:
+            if pausing and news:
+                logger.warning("Jira %s %s answered %d%s%s", method, where, response.status_code,
+                               _reason(response), pausing)
             return response
-        logger.warning("Jira %s %s answered %d%s; attempt %d of %d in %.2f s", method, where,
-                       response.status_code, _reason(response), attempt + 1, policy.max_attempts, wait)
-        await sleep(wait)
+        if news:
+            logger.warning("Jira %s %s answered %d%s%s; attempt %d of %d in %.2f s", method, where,
+                           response.status_code, _reason(response), pausing, attempt + 1,
+                           policy.max_attempts, wait)
+        if not shared:
+            await sleep(wait)
+        # else: the next attempt's turn waits out the shared pause, with every other caller.
+
+
+async def _attempt(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    prepare: Prepare,
+    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]],
+    limit: SiteLimit | None,
+    scopes: tuple[str, ...],
+) -> httpx.Response:
+    """One attempt; with a `limit`, in a turn at the site (credentials are minted in the turn, so
+    they are fresh however long it waited)."""
+    if limit is None:
+        return await http.send(http.build_request(method, url, **(await prepare())))
+    try:
+        async with limit.turn(scopes, max_wait=policy.max_wait, jitter=policy.jitter, sleep=sleep):
+            return await http.send(http.build_request(method, url, **(await prepare())))
+    except Throttled as paused:
+        raise JiraRateLimited(
+            429, [f"not sent: Jira throttled this site's calls for {paused.seconds:.0f} s more"],
+            method=method, url=url, retry_after=paused.seconds, reason=paused.reason) from None
 
 
 def _reason(response: httpx.Response) -> str:
