@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import os
 from pathlib import Path
 from typing import AsyncIterator
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,7 +33,7 @@ from boxsync.jira.transport import new_http_client
 from boxsync.netpolicy import DEVELOPMENT, PRODUCTION, URLRefused
 from boxsync.pages import environment
 from boxsync.panel import routes as panel_routes
-from boxsync.sync import routes as sync_routes
+from boxsync.sync import api as sync_api, routes as sync_routes, service as sync_service
 
 log = logging.getLogger("boxsync")
 
@@ -81,6 +83,21 @@ async def address_refused(request: Request, exc: Exception) -> Response:
                                       "BoxSync will not connect to this Jira site: its address is not public."))
 
 
+def package_release() -> str:
+    try:
+        return importlib.metadata.version("boxsync")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def note_release(engine, release: str) -> None:  # noqa: ANN001
+    """A new release flags every Box for a full re-read at its next opening (sync/service.py)."""
+    try:
+        await sync_service.note_release(engine, release)
+    except sa.exc.IntegrityError:
+        pass  # another process starting with the same release recorded it first
+
+
 def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starlette:
     settings = settings or Settings.from_env()
 
@@ -94,6 +111,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
         try:
             await prepare_database(engine)
             await db.claim_id_node(engine)  # ids this process makes never collide with another's
+            await note_release(engine, settings.release or package_release())
             app.state.engine = engine
             app.state.http = http  # the one connection pool of this process
             # shared fairly between Jira sites: every client on the pool uses these limits
@@ -111,6 +129,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
                                                name="tenant cache listener")
             yield
         finally:
+            await sync_service.stop_all(app.state)
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
@@ -127,6 +146,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             *admin_routes.routes,
             *boxes_routes.routes,
             *sync_routes.routes,
+            *sync_api.routes,
             Mount("/static", StaticFiles(directory=home / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

@@ -45,6 +45,14 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 5
     jira_max_concurrency_per_site: int = DEFAULT_MAX_CONCURRENCY
+    # Full sync: bulkfetch calls in flight per sync (bounded again by the per-site cap above).
+    sync_bulk_concurrency: int = 8
+    # Opening a Box or the panel re-syncs unless the last sync finished less than this long ago
+    # (an admin's Re-sync always runs).
+    sync_fresh_seconds: float = 30.0
+    # The release this code is. A new one flags every Box for a full re-read the next time it is
+    # opened (BOXSYNC_RELEASE overrides the package version, e.g. with a build id).
+    release: str = ""
 
     @property
     def production(self) -> bool:
@@ -107,6 +115,9 @@ class Settings:
             db_pool_size=pool_size,
             db_max_overflow=max_overflow,
             jira_max_concurrency_per_site=int(concurrency),
+            sync_bulk_concurrency=_whole_number(env, "BOXSYNC_SYNC_BULK_CONCURRENCY", 8, 1, 32),
+            sync_fresh_seconds=float(_whole_number(env, "BOXSYNC_SYNC_FRESH_SECONDS", 30, 0, 86_400)),
+            release=env.get("BOXSYNC_RELEASE", "").strip()[:64],
         )
 
 

@@ -69,6 +69,9 @@ def test_scopes_cover_every_operation_the_code_calls_and_no_more(served, shared_
     spec = json.loads((shared_dir / "jira-reference-data/openapi/jira-platform-swagger-v3.v3.json").read_text())
     needed = set()
     for op in OPERATIONS:
+        if op.outside_spec:  # the Data Center index summary: its scope is declared with it
+            needed.add(op.scope)
+            continue
         entry = spec["paths"].get(op.path, {}).get(op.method.lower())
         assert entry is not None, f"{op.method} {op.path} is not in Jira's OpenAPI spec"
         needed.add(entry["x-atlassian-connect-scope"])

@@ -24,6 +24,10 @@ class Operation:
     method: str
     path: str  # template exactly as in Jira's OpenAPI spec
     idempotent: bool
+    # Not in Jira Cloud's OpenAPI spec (a Data Center endpoint some sites serve): callers must treat
+    # a 404 as "the site has no such endpoint". The spec test checks every other operation.
+    outside_spec: bool = False
+    scope: str | None = None  # the Connect scope, for an operation outside the spec (which names the others')
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -70,8 +74,10 @@ def check_segment(segment: str, what: str) -> None:
         form, previous = unquote(form), form
 
 
-def _op(name: str, method: str, path: str, *, idempotent: bool | None = None) -> Operation:
-    return Operation(name, method, path, method != "POST" if idempotent is None else idempotent)
+def _op(name: str, method: str, path: str, *, idempotent: bool | None = None,
+        outside_spec: bool = False, scope: str | None = None) -> Operation:
+    return Operation(name, method, path, method != "POST" if idempotent is None else idempotent,
+                     outside_spec, scope)
 
 
 # Names are Jira's operationIds (see the spec); keep this list in step with the descriptor's scopes.
@@ -95,11 +101,16 @@ REGISTER_WEBHOOKS = _op("registerDynamicWebhooks", "POST", "/rest/api/3/webhook"
 LIST_WEBHOOKS = _op("getDynamicWebhooksForApp", "GET", "/rest/api/3/webhook")
 REFRESH_WEBHOOKS = _op("refreshWebhooks", "PUT", "/rest/api/3/webhook/refresh")
 DELETE_WEBHOOKS = _op("deleteWebhookById", "DELETE", "/rest/api/3/webhook")
+# Index health before a full sync (bigpicture-and-jira.md 1.7): Jira Data Center's index summary.
+# Cloud sites that serve it answer like Data Center; the others answer 404 (no signal). Jira
+# shows it to administrators only, hence the app's ADMIN scope.
+INDEX_SUMMARY = _op("getIndexSummary", "GET", "/rest/api/2/index/summary", outside_spec=True, scope="ADMIN")
 
 OPERATIONS: tuple[Operation, ...] = (
     SERVER_INFO, MYSELF, FIELDS, LINK_TYPES, PROJECT_SEARCH, SEARCH_JQL, APPROXIMATE_COUNT,
     BULK_FETCH, GET_ISSUE, EDIT_ISSUE, CREATE_LINK, GET_LINK, DELETE_LINK, MY_PERMISSIONS,
     CHECK_PERMISSIONS, MATCH_JQL, REGISTER_WEBHOOKS, LIST_WEBHOOKS, REFRESH_WEBHOOKS, DELETE_WEBHOOKS,
+    INDEX_SUMMARY,
 )
 
 

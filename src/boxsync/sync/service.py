@@ -1,0 +1,106 @@
+"""Starting (or joining) a Box's full sync, and running it in the background of this process.
+
+    status = await start(request.app.state, tenant, box_id, by=account_id, trigger="resync")
+
+Triggers: "open" (the Box page), "panel" (the WBS issue panel), "resync" (an admin), "api"
+(scripts). Opening re-syncs unless the last run finished within `sync_fresh_seconds` and the Box
+is not flagged for a full re-read; an admin's Re-sync always runs. A trigger while a run is live
+(in any process) joins it: the answer is that run's status.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from boxsync.boxes import service as boxes_service
+from boxsync.boxes.tables import boxes
+from boxsync.connect.tenants import Tenant, now
+from boxsync.sync import fullsync, runs
+from boxsync.sync.tables import app_releases
+from boxsync.tenancy import Scope
+
+log = logging.getLogger("boxsync.sync")
+
+OPENING = ("open", "panel")
+
+
+def _tasks(state: Any) -> set[asyncio.Task]:
+    if not hasattr(state, "sync_tasks"):
+        state.sync_tasks = set()
+    return state.sync_tasks
+
+
+async def start(state: Any, tenant: Tenant, box_id: int, *, by: str | None, trigger: str,
+                continue_on_corrupted_index: bool = False) -> dict[str, Any]:
+    scope = Scope(tenant.id)
+    async with state.engine.begin() as conn:
+        box = await boxes_service.row(conn, scope, box_id)
+        if trigger in OPENING:
+            await boxes_service.mark_opened(conn, scope, box_id)
+        current = await runs.status(conn, scope, box_id)
+        if trigger in OPENING and not box.needs_full_sync and _fresh(current, state.settings.sync_fresh_seconds):
+            return current
+        run_id = await runs.claim(conn, scope, box_id, triggered_by=by, trigger=trigger, read_as=box.scope_owner,
+                                  continue_on_corrupted_index=continue_on_corrupted_index)
+    if run_id is not None:
+        reader = fullsync.reader_for(state, tenant, box.scope_owner)
+        task = asyncio.create_task(fullsync.run(reader, scope, box_id, run_id), name=f"sync box {box_id}")
+        running = _tasks(state)
+        running.add(task)
+        task.add_done_callback(running.discard)
+    async with state.engine.connect() as conn:
+        return await runs.status(conn, scope, box_id)
+
+
+def _fresh(status: dict[str, Any], seconds: float) -> bool:
+    if status["state"] == "running":
+        return True  # joins the live run
+    if status["state"] != "done" or not status["finishedAt"]:
+        return False
+    finished = dt.datetime.fromisoformat(status["finishedAt"].replace("Z", "+00:00"))
+    return now() - finished < dt.timedelta(seconds=seconds)
+
+
+async def stop_all(state: Any) -> None:
+    """On shutdown: cancel this process's runs (each records itself failed) and wait for them."""
+    running = list(_tasks(state))
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+async def wait_idle(state: Any) -> None:
+    """Wait for this process's runs to end (tests, benchmarks)."""
+    while _tasks(state):
+        await asyncio.gather(*list(_tasks(state)), return_exceptions=True)
+
+
+# -- releases -------------------------------------------------------------------------------------------
+
+async def note_release(engine: Any, release: str) -> bool:
+    """Record the release starting; when it differs from the last one, flag every Box (of every
+    tenant) for a full re-read at its next opening. Nothing syncs now: a Box re-syncs only when
+    someone opens it, so a new release never sets off a sync of every Box at once."""
+    async with engine.execution_options(cross_tenant=True).begin() as conn:
+        last = (await conn.execute(sa.select(app_releases.c.release).where(app_releases.c.name == "app"))).scalar()
+        if last == release:
+            return False
+        await conn.execute(sa.update(boxes).values(needs_full_sync=True))
+        if last is None:
+            await conn.execute(sa.insert(app_releases).values(name="app", release=release, started_at=now()))
+        else:
+            await conn.execute(sa.update(app_releases).where(app_releases.c.name == "app")
+                               .values(release=release, started_at=now()))
+    log.info("release %s: every Box re-reads its issues the next time it is opened", release)
+    return True
+
+
+async def flag_all(engine: Any) -> int:
+    """`boxsync clear-cache`: every Box re-reads its issues at its next opening."""
+    async with engine.execution_options(cross_tenant=True).begin() as conn:
+        return (await conn.execute(sa.update(boxes).values(needs_full_sync=True))).rowcount
