@@ -32,6 +32,7 @@ from boxsync.jira.oauth import OAuthTokens
 from boxsync.jira.transport import new_http_client
 from boxsync.netpolicy import DEVELOPMENT, PRODUCTION, URLRefused
 from boxsync.pages import environment
+from boxsync import openapi
 from boxsync.panel import routes as panel_routes
 from boxsync.sync import api as sync_api, routes as sync_routes, service as sync_service
 
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             *boxes_routes.routes,
             *sync_routes.routes,
             *sync_api.routes,
+            *openapi.routes,
             Mount("/static", StaticFiles(directory=home / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

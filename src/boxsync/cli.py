@@ -1,4 +1,4 @@
-"""`boxsync serve`, `boxsync migrate`, `boxsync secret-key`."""
+"""`boxsync serve`, `boxsync migrate`, `boxsync secret-key`, `boxsync clear-cache`."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +25,17 @@ async def _migrate(settings: Settings) -> str:
     return "database is up to date" if status.state == "current" else status.message
 
 
+async def _clear_cache(settings: Settings) -> int:
+    from boxsync import db
+    from boxsync.sync.service import flag_all
+
+    engine = db.create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        return await flag_all(engine)
+    finally:
+        await engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="boxsync", description="BoxSync, a portfolio app for Jira Cloud")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="leave out uvicorn's one line per request (errors and app logs stay)")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("secret-key", help="print a new random BOXSYNC_SECRET_KEY")
+    sub.add_parser("clear-cache", help="make every Box re-read all its issues from Jira the next time it is "
+                                       "opened (nothing syncs now)")
     args = parser.parse_args(argv)
     logs.configure()
 
@@ -54,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         except SchemaMismatch as exc:
             print(f"boxsync: {exc}", file=sys.stderr)
             return 1
+        return 0
+    if args.command == "clear-cache":
+        flagged = asyncio.run(_clear_cache(settings))
+        print(f"{flagged} Boxes will re-read their issues from Jira the next time they are opened")
         return 0
     import uvicorn
 

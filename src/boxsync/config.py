@@ -53,6 +53,9 @@ class Settings:
     # The release this code is. A new one flags every Box for a full re-read the next time it is
     # opened (BOXSYNC_RELEASE overrides the package version, e.g. with a build id).
     release: str = ""
+    # How long a sync run's lease lasts without renewal: a crashed process's run is taken over
+    # by the next trigger after this (the running process renews it every progress report).
+    sync_lease_seconds: float = 30.0
 
     @property
     def production(self) -> bool:
@@ -118,6 +121,7 @@ class Settings:
             sync_bulk_concurrency=_whole_number(env, "BOXSYNC_SYNC_BULK_CONCURRENCY", 8, 1, 32),
             sync_fresh_seconds=float(_whole_number(env, "BOXSYNC_SYNC_FRESH_SECONDS", 30, 0, 86_400)),
             release=env.get("BOXSYNC_RELEASE", "").strip()[:64],
+            sync_lease_seconds=float(_whole_number(env, "BOXSYNC_SYNC_LEASE_SECONDS", 30, 2, 3600)),
         )
 
 

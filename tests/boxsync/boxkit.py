@@ -81,9 +81,10 @@ class World:
 
 
 def settings_for(url: str, site: str, database_url: str, **extra: Any) -> Settings:
+    extra.setdefault("sync_fresh_seconds", 0)  # tests open Boxes right after syncing them
     return Settings(base_url=url, database_url=database_url, app_key="boxsync", secret_key=SECRET_KEY,
                     install_keys_url=f"{site}/_jirasim/install-keys", oauth_url=site,
-                    all_js_url=f"{site}/_jirasim/all.js", sync_fresh_seconds=0, **extra)
+                    all_js_url=f"{site}/_jirasim/all.js", **extra)
 
 
 def install(site: str, app: str) -> None:

@@ -57,6 +57,7 @@ class Reader:
     app_client: JiraClient
     owner_client: JiraClient
     concurrency: int = 8
+    lease: dt.timedelta = runs.LEASE
 
 
 def reader_for(state: Any, tenant: Tenant, scope_owner: str) -> Reader:
@@ -64,7 +65,8 @@ def reader_for(state: Any, tenant: Tenant, scope_owner: str) -> Reader:
     return Reader(engine=state.engine,
                   app_client=app_client(state.http, tenant, settings.app_key),
                   owner_client=user_client(state.http, state.user_tokens, tenant, scope_owner),
-                  concurrency=settings.sync_bulk_concurrency)
+                  concurrency=settings.sync_bulk_concurrency,
+                  lease=dt.timedelta(seconds=settings.sync_lease_seconds))
 
 
 # -- index health -------------------------------------------------------------------------------------
@@ -211,6 +213,7 @@ def dependencies(rows: Iterable[dict[str, Any]], mappings: Mappings, builders: S
 async def run(reader: Reader, scope: Scope, box_id: int, run_id: int) -> None:
     """Run the claimed sync `run_id` of the Box to its end, recording done, failed or refused."""
     started = now()
+    heartbeat = asyncio.create_task(_heartbeat(reader, scope, box_id, run_id), name=f"lease of box {box_id}")
     try:
         outcome = await _run(reader, scope, box_id, run_id, started)
     except Refused as exc:
@@ -232,6 +235,22 @@ async def run(reader: Reader, scope: Scope, box_id: int, run_id: int) -> None:
     else:
         if outcome is not None:
             log.info("sync of box %s done in %.2fs: %s", box_id, (now() - started).total_seconds(), outcome)
+    finally:
+        heartbeat.cancel()
+
+
+async def _heartbeat(reader: Reader, scope: Scope, box_id: int, run_id: int) -> None:
+    """Renew the run's lease while it works, so a slow Jira call never lets another process take
+    over a run that is alive; a dead process stops renewing and its lease runs out."""
+    interval = max(0.5, reader.lease.total_seconds() / 3)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with reader.engine.begin() as conn:
+                if not await runs.renew(conn, scope, box_id, run_id, lease=reader.lease):
+                    return
+        except Exception:  # a database hiccup: the next beat tries again, progress reports renew too
+            log.warning("could not renew the lease of box %s's sync", box_id, exc_info=True)
 
 
 def _jira_reason(exc: JiraError) -> str:
@@ -259,7 +278,8 @@ async def _run(reader: Reader, scope: Scope, box_id: int, run_id: int, started: 
             return
         last_report = time.monotonic()
         async with engine.begin() as conn:
-            if not await runs.progress(conn, scope, box_id, run_id, stage=stage, done=done, total=total):
+            if not await runs.progress(conn, scope, box_id, run_id, stage=stage, done=done, total=total,
+                                       lease=reader.lease):
                 raise asyncio.CancelledError("the run was taken over")
 
     async with engine.connect() as conn:
@@ -337,7 +357,8 @@ async def _run(reader: Reader, scope: Scope, box_id: int, run_id: int, started: 
 
     await report("saving", len(to_read), len(to_read), force=True)
     async with engine.begin() as conn:
-        if not await runs.progress(conn, scope, box_id, run_id, stage="saving", done=len(to_read), total=len(to_read)):
+        if not await runs.progress(conn, scope, box_id, run_id, stage="saving", done=len(to_read),
+                                   total=len(to_read), lease=reader.lease):
             return None  # taken over by another process: its result counts, not ours
         await _save_tasks(conn, scope, new_rows, changed_rows)
         await _save_nodes(conn, scope, box_id, old_nodes, new_nodes)

@@ -55,7 +55,8 @@ def status_json(r: Any) -> dict[str, Any]:
 
 
 async def claim(conn: AsyncConnection, scope: Scope, box_id: int, *, triggered_by: str | None, trigger: str,
-                read_as: str, continue_on_corrupted_index: bool = False) -> int | None:
+                read_as: str, continue_on_corrupted_index: bool = False,
+                lease: dt.timedelta = LEASE) -> int | None:
     """Start a run of the Box's sync, in the caller's transaction: its run id, or None when a live
     run holds the Box (the caller joins it)."""
     at = now()
@@ -71,17 +72,26 @@ async def claim(conn: AsyncConnection, scope: Scope, box_id: int, *, triggered_b
         .values(run_id=run_id, state="running", stage="queued", done=0, total=None, reason=None,
                 started_at=at, finished_at=None, triggered_by=triggered_by, trigger=trigger, read_as=read_as,
                 counts=None, continue_on_corrupted_index=continue_on_corrupted_index, owner=OWNER,
-                lease_until=at + LEASE))
+                lease_until=at + lease))
     return run_id if claimed.rowcount == 1 else None
 
 
 async def progress(conn: AsyncConnection, scope: Scope, box_id: int, run_id: int, *, stage: str,
-                   done: int = 0, total: int | None = None) -> bool:
+                   done: int = 0, total: int | None = None, lease: dt.timedelta = LEASE) -> bool:
     """Report progress and renew the lease; False when the run is no longer ours (taken over)."""
     result = await conn.execute(
         scope.update(box_syncs).where(box_syncs.c.box_id == box_id, box_syncs.c.run_id == run_id,
                                       box_syncs.c.state == "running")
-        .values(stage=stage, done=done, total=total, lease_until=now() + LEASE))
+        .values(stage=stage, done=done, total=total, lease_until=now() + lease))
+    return result.rowcount == 1
+
+
+async def renew(conn: AsyncConnection, scope: Scope, box_id: int, run_id: int, *,
+                lease: dt.timedelta = LEASE) -> bool:
+    """Extend the lease of a live run; False when it is no longer ours."""
+    result = await conn.execute(
+        scope.update(box_syncs).where(box_syncs.c.box_id == box_id, box_syncs.c.run_id == run_id,
+                                      box_syncs.c.state == "running").values(lease_until=now() + lease))
     return result.rowcount == 1
 
 

@@ -45,7 +45,8 @@ async def start(state: Any, tenant: Tenant, box_id: int, *, by: str | None, trig
         if trigger in OPENING and not box.needs_full_sync and _fresh(current, state.settings.sync_fresh_seconds):
             return current
         run_id = await runs.claim(conn, scope, box_id, triggered_by=by, trigger=trigger, read_as=box.scope_owner,
-                                  continue_on_corrupted_index=continue_on_corrupted_index)
+                                  continue_on_corrupted_index=continue_on_corrupted_index,
+                                  lease=dt.timedelta(seconds=state.settings.sync_lease_seconds))
     if run_id is not None:
         reader = fullsync.reader_for(state, tenant, box.scope_owner)
         task = asyncio.create_task(fullsync.run(reader, scope, box_id, run_id), name=f"sync box {box_id}")
