@@ -188,3 +188,32 @@ async def test_every_new_table_is_scoped_and_the_sync_stored_tasks(w, engine):
         nodes = (await conn.execute(sa.select(sa.func.count()).select_from(wbs_nodes))).scalar()
         flagged = (await conn.execute(sa.select(boxes.c.needs_full_sync))).scalars().all()
     assert stored == nodes == len(alpha_ids(w)) and flagged == [False]
+
+
+def test_blocks_links_become_fs_dependencies_with_the_blocker_first(w):
+    box = w.create_box()
+    first, second = sorted(int(i) for i in alpha_ids(w))[:2]
+    a, b = w.jira.issue(first), w.jira.issue(second)
+    link = httpx.post(f"{w.site}/_jirasim/links", json={"type": "Blocks", "source": a.key, "destination": b.key})
+    assert link.status_code == 201, link.text
+    w.sync(box["id"])
+    deps = [d for d in w.wbs(box["id"])["dependencies"] if d["linkId"] == str(link.json()["id"])]
+    assert deps == [{"fromIssueId": str(a.id), "toIssueId": str(b.id), "type": "FS", "linkId": str(link.json()["id"])}]
+    # A viewer who may not browse ALPHA sees no dependency between its tasks.
+    assert w.wbs(box["id"], as_=CAROL)["dependencies"] == []
+    httpx.delete(f"{w.site}/_jirasim/links/{link.json()['id']}")
+    w.sync(box["id"])
+    assert not [d for d in w.wbs(box["id"])["dependencies"] if d["linkId"] == str(link.json()["id"])]
+
+
+def test_a_scope_jira_refuses_fails_the_sync_with_jiras_reason_and_keeps_the_wbs(w):
+    box = w.create_box()
+    w.sync(box["id"])
+    before = w.wbs(box["id"])["nodes"]
+    edited = w.api("PATCH", f"/api/boxes/{box['id']}", json={"scope": {"projects": [], "jql": "projectt = ALPHA"}})
+    assert edited.status_code == 200
+    status = w.sync(box["id"])
+    assert status["state"] == "failed" and "scope" in status["reason"], status
+    assert w.wbs(box["id"])["nodes"] == before  # nothing half-applied
+    w.api("PATCH", f"/api/boxes/{box['id']}", json={"scope": {"projects": ["ALPHA"]}})
+    assert w.sync(box["id"])["state"] == "done"
