@@ -96,6 +96,12 @@ class Site:
         token = request_token(secret or self.secret, iss=iss or self.client_key, qsh=qsh_of("GET", url))
         return httpx.get(f"{url}&jwt={token}")
 
+    def page(self, app: str, path: str = "/boxes") -> httpx.Response:
+        """A signed iframe page that only verifies the request (no database work of its own)."""
+        url = f"{app}{path}?{PANEL_QUERY}"
+        token = request_token(self.secret, iss=self.client_key, qsh=qsh_of("GET", url))
+        return httpx.get(f"{url}&jwt={token}")
+
     def toggle(self, app: str, event_name: str) -> httpx.Response:
         url = f"{app}/{event_name}"
         token = request_token(self.secret, iss=self.client_key, qsh=qsh_of("POST", url), iat=self.lifecycle_iat())

@@ -111,11 +111,11 @@ def poll(request: Callable[[], httpx.Response], status: int, attempts: int = 200
 
 
 def warm(site: Site, url: str, checkouts: Checkouts) -> None:
-    """Until the server answers the panel from its cache (no checkout). On PostgreSQL this also
+    """Until the server verifies a page from its cache (no checkout). On PostgreSQL this also
     waits for the change listener, without which the cache does not serve."""
     counts = []
     for _ in range(200):
-        resp, n = checkouts.during(lambda: site.panel(url))
+        resp, n = checkouts.during(lambda: site.page(url))
         assert resp.status_code == 200, resp.text
         counts.append(n)
         if counts[-2:] == [0, 0]:

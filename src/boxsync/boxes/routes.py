@@ -90,7 +90,7 @@ async def wbs_of(request: Request, box_id: int) -> dict:
     await conn.rollback()  # end the read before asking Jira: no transaction held across the call
     projects = {r.project_id for r in rows if r.project_id is not None}
     allowed = await visibility.browsable(request.app.state, ctx.tenant, ctx.account_id, projects)
-    nodes = [service.node_json(r, r.project_id in allowed) for r in rows]
+    nodes = service.hide_empty_groups([service.node_json(r, r.project_id in allowed) for r in rows])
     visible_issues = {n["issueId"] for n in nodes if n["kind"] == "issue" and not n.get("restricted")}
     # A dependency shows only between tasks the viewer may see: ids alone would reveal hidden work.
     deps = [d for d in deps if d["fromIssueId"] in visible_issues and d["toIssueId"] in visible_issues]

@@ -181,6 +181,20 @@ def node_json(node: Any, visible: bool) -> dict[str, Any]:
     return out
 
 
+def hide_empty_groups(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A group (project, version, sprint, component) holding no task the viewer may see shows no
+    name either: its name would tell what the hidden work is. `nodes` in tree order (parents first)."""
+    shown: set[str] = set()
+    for node in reversed(nodes):  # children before parents
+        if (node["kind"] == "issue" and not node.get("restricted")) or node["id"] in shown:
+            if node["parentId"] is not None:
+                shown.add(node["parentId"])
+    for node in nodes:
+        if node["kind"] != "issue" and node["id"] not in shown:
+            node.update(summary=None, start=None, end=None, restricted=True)
+    return nodes
+
+
 async def wbs_rows(conn: AsyncConnection, scope: Scope, box_id: int) -> list[Any]:
     """The Box's stored WBS nodes joined with their tasks, in tree order (tree_order)."""
     joined = wbs_nodes.outerjoin(tasks, sa.and_(tasks.c.tenant_id == wbs_nodes.c.tenant_id,
