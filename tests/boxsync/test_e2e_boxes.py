@@ -217,3 +217,26 @@ def test_a_scope_jira_refuses_fails_the_sync_with_jiras_reason_and_keeps_the_wbs
     assert w.wbs(box["id"])["nodes"] == before  # nothing half-applied
     w.api("PATCH", f"/api/boxes/{box['id']}", json={"scope": {"projects": ["ALPHA"]}})
     assert w.sync(box["id"])["state"] == "done"
+
+
+def test_structure_builders_shape_the_stored_wbs_and_hide_groups_of_hidden_work(w):
+    box = w.create_box(scope={"projects": ["ALPHA", "BETA"]}, builders=["project", "jira-parent"])
+    w.sync(box["id"])
+    nodes = w.wbs(box["id"])["nodes"]
+    top = [n for n in nodes if n["parentId"] is None]
+    assert [(n["kind"], n["summary"]) for n in top] == [("project", "Alpha Project"), ("project", "Beta Project")]
+    by_id = {n["id"]: n for n in nodes}
+    for n in nodes:
+        if n["kind"] == "issue":
+            issue = w.jira.issue(int(n["issueId"]))
+            root = n
+            while root["parentId"] is not None:
+                root = by_id[root["parentId"]]
+            assert root["id"] == f"project:{issue.project_id}"
+            parent = by_id.get(n["parentId"])
+            if issue.parent_id and str(issue.parent_id) in issue_nodes({"nodes": nodes}):
+                assert parent["issueId"] == str(issue.parent_id)  # under its Jira parent
+    carol = {n["id"]: n for n in w.wbs(box["id"], as_=CAROL)["nodes"]}
+    alpha = f"project:{w.jira.project_by_key('ALPHA').id}"
+    assert carol[alpha]["restricted"] and carol[alpha]["summary"] is None
+    assert carol[f"project:{w.jira.project_by_key('BETA').id}"]["summary"] == "Beta Project"
