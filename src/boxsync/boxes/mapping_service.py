@@ -54,20 +54,21 @@ async def store(conn: AsyncConnection, scope: Scope, mappings: Mappings, connect
                 updated_at=at))
 
 
-async def defaults(client: JiraClient) -> Mappings:
-    """The install defaults, read from the site (as the app)."""
-    return Mappings(general=default_fields(await client.fields()), projects={},
+async def defaults(client: JiraClient, fields: list[dict[str, Any]] | None = None) -> Mappings:
+    """The install defaults, read from the site (as the app); `fields`: the site's, if just read."""
+    return Mappings(general=default_fields(fields if fields is not None else await client.fields()), projects={},
                     dependencies=default_dependencies(await client.link_types()))
 
 
-async def ensure(engine: Any, scope: Scope, client: JiraClient) -> Mappings:
+async def ensure(engine: Any, scope: Scope, client: JiraClient,
+                 fields: list[dict[str, Any]] | None = None) -> Mappings:
     """The stored mappings, storing the site's defaults first when there are none. Two callers at
     once both read the site; the first to store wins and the other reads what it stored."""
     async with engine.connect() as conn:
         found = await load(conn, scope)
     if found is not None:
         return found
-    made = await defaults(client)
+    made = await defaults(client, fields)
     try:
         async with engine.begin() as conn:
             found = await load(conn, scope)

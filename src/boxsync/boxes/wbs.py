@@ -172,8 +172,8 @@ def build(tasks: Iterable[TaskFacts], builders: Sequence[str]) -> list[Node]:
             raise ValueError(f"issue {t.issue_id} given twice")
         by_id[t.issue_id] = t
 
-    def rank(issue_id: int) -> tuple:
-        return (by_id[issue_id].order, issue_id)
+    ranks = {i: (t.order, i) for i, t in by_id.items()}
+    rank = ranks.__getitem__
 
     out: list[Node] = []
     counts: dict[str | None, int] = {}

@@ -146,13 +146,21 @@ async def _ids(client: JiraClient, jql: str) -> list[int]:
 
 async def _stored_tasks(conn: AsyncConnection, scope: Scope, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     wanted = sorted(ids)
+    names = ("issue_id",) + CONTENT
+    columns = [tasks.c[name] for name in names]
     out: dict[int, dict[str, Any]] = {}
     for i in range(0, len(wanted), IN_CHUNK):
-        stmt = scope.select(tasks).where(tasks.c.connection_id == PRIMARY,
-                                         tasks.c.issue_id.in_(wanted[i:i + IN_CHUNK]))
-        for r in (await conn.execute(stmt)).mappings():
-            out[r["issue_id"]] = dict(r)
+        stmt = scope.select(tasks, *columns).where(tasks.c.connection_id == PRIMARY,
+                                                   tasks.c.issue_id.in_(wanted[i:i + IN_CHUNK]))
+        for r in (await conn.execute(stmt)).tuples():
+            out[r[0]] = dict(zip(names, r))
     return out
+
+
+async def _box_issue_ids(conn: AsyncConnection, scope: Scope, box_id: int) -> set[int]:
+    stmt = scope.select(wbs_nodes, wbs_nodes.c.issue_id).where(
+        wbs_nodes.c.box_id == box_id, wbs_nodes.c.kind == "issue", wbs_nodes.c.connection_id == PRIMARY)
+    return set((await conn.execute(stmt)).scalars())
 
 
 async def _stored_nodes(conn: AsyncConnection, scope: Scope, box_id: int) -> dict[str, tuple]:
@@ -293,8 +301,8 @@ async def _run(reader: Reader, scope: Scope, box_id: int, run_id: int, started: 
     if problem and not continue_anyway:
         raise Refused(problem + " The sync was not run; an admin can choose to continue anyway.")
 
-    mappings = await mapping_service.ensure(engine, scope, reader.app_client)
     site_fields = await reader.app_client.fields()
+    mappings = await mapping_service.ensure(engine, scope, reader.app_client, fields=site_fields)
     sprint = sprint_field(site_fields)
     wanted_fields = issues.fields_to_read(mappings.fields(), sprint)
     full = bool(box.needs_full_sync) or since is None
@@ -307,6 +315,14 @@ async def _run(reader: Reader, scope: Scope, box_id: int, run_id: int, started: 
         changed = set(await _ids(reader.owner_client, f"({jql}) AND updated >= -{minutes}m"))
 
     async with engine.connect() as conn:
+        held = await _box_issue_ids(conn, scope, box_id)
+        if not full and not changed and held == set(ids):
+            # Nothing in the scope changed since the last run: the stored WBS is this run's result.
+            counts = {"added": 0, "changed": 0, "removed": 0, "moved": 0, "read": 0}
+            await conn.rollback()
+            async with engine.begin() as tx:
+                await runs.finish(tx, scope, box_id, run_id, state="done", counts=counts, synced_since=started)
+            return counts
         stored = await _stored_tasks(conn, scope, ids)
         old_nodes = await _stored_nodes(conn, scope, box_id)
         old_deps = await _stored_deps(conn, scope, box_id)

@@ -143,9 +143,21 @@ def task_row(issue: Mapping[str, Any], mapping_of: Any, sprint_field: str | None
     return row
 
 
-def _group(values: Any, kind_rank_index: int = 2) -> tuple[wbs.Group, ...]:
-    return tuple(wbs.Group(id=int(v[0]), name=str(v[1]), rank=(v[2], str(v[1]).lower(), int(v[0])),
-                           start=v[3], end=v[4]) for v in values or [])
+_GROUPS: dict[tuple, wbs.Group] = {}  # one Group object per distinct value: a version sits on many tasks
+
+
+def _group(values: Any) -> tuple[wbs.Group, ...]:
+    out = []
+    for v in values or ():
+        key = tuple(v)
+        group = _GROUPS.get(key)
+        if group is None:
+            if len(_GROUPS) > 100_000:
+                _GROUPS.clear()
+            group = _GROUPS[key] = wbs.Group(id=int(v[0]), name=str(v[1]), rank=(v[2], str(v[1]).lower(), int(v[0])),
+                                             start=v[3], end=v[4])
+        out.append(group)
+    return tuple(out)
 
 
 def _issue_number(key: str) -> int:
