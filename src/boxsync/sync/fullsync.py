@@ -152,7 +152,7 @@ async def _stored_tasks(conn: AsyncConnection, scope: Scope, ids: Iterable[int])
     for i in range(0, len(wanted), IN_CHUNK):
         stmt = scope.select(tasks, *columns).where(tasks.c.connection_id == PRIMARY,
                                                    tasks.c.issue_id.in_(wanted[i:i + IN_CHUNK]))
-        for r in (await conn.execute(stmt)).tuples():
+        for r in (await conn.execute(stmt)).all():
             out[r[0]] = dict(zip(names, r))
     return out
 
