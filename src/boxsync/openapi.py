@@ -27,7 +27,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Malformed request (not JSON, or not an object).", 401: "No valid Jira JWT.",
             403: "Not allowed: Jira administrators only, or the issue is not visible to you.",
-            404: "No such Box or issue.", 409: "Conflicts with the current state.",
+            404: "No such Box or issue.",
+            409: "Conflicts with the current state (or with a change saved at the same moment).",
             422: "Invalid input: `field` names the field, nothing was changed.",
             502: "Jira could not be asked (its status is in `jiraStatus`)."}
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
@@ -170,7 +171,7 @@ def document(base_url: str) -> dict[str, Any]:
                 "put": {"summary": "Replace the field mapping (Jira administrators)",
                         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FieldMappings")}}},
                         "responses": {"200": _json(_ref("FieldMappings"), "Stored; a change flags every Box for a full re-read"),
-                                      **_errors(400, 401, 403, 422, 502)}}},
+                                      **_errors(400, 401, 403, 409, 422, 502)}}},
             "/api/mappings/dependencies": {
                 "get": {"summary": "Dependency mapping (Jira administrators)",
                         "responses": {"200": _json(_ref("DependencyMappings"), "The mapping (Blocks as FS on first use)"),
@@ -178,7 +179,7 @@ def document(base_url: str) -> dict[str, Any]:
                 "put": {"summary": "Replace the dependency mapping (Jira administrators)",
                         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DependencyMappings")}}},
                         "responses": {"200": _json(_ref("DependencyMappings"), "Stored; a change flags every Box for a re-sync"),
-                                      **_errors(400, 401, 403, 422, 502)}}},
+                                      **_errors(400, 401, 403, 409, 422, 502)}}},
             "/api/mappings/link-types": {
                 "get": {"summary": "The site's issue link types, and the Boxes building with them (Jira administrators)",
                         "responses": {"200": _json(LINK_TYPES, "The link types"), **_errors(401, 403, 502)}}},

@@ -14,8 +14,11 @@ anything is stored; a changed mapping flags the tenant's Boxes for a full re-rea
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import AsyncIterator
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,6 +27,7 @@ from boxsync import request_db
 from boxsync.admin.access import requires_site_admin
 from boxsync.api import handles_errors, json_body
 from boxsync.boxes import mapping, mapping_service
+from boxsync.boxes.service import Conflict
 from boxsync.connect.auth import jira_context, requires_jwt
 from boxsync.jira.client import JiraClient, app_client
 from boxsync.tenancy import Scope
@@ -46,6 +50,18 @@ async def _ensure(request: Request) -> mapping.Mappings:
     # and nothing holds a connection while Jira is asked.
     await request_db.release(request)
     return await mapping_service.ensure(request.app.state.engine, _scope(request), _client(request))
+
+
+@contextlib.asynccontextmanager
+async def _replacing(request: Request) -> AsyncIterator[AsyncConnection]:
+    """The write transaction of a PUT. Two admins saving at the same instant both replace the
+    rows; on PostgreSQL the later insert then collides with the earlier one's: say so."""
+    try:
+        async with request_db.transaction(request) as conn:
+            yield conn
+    except sa.exc.IntegrityError:
+        raise Conflict("another administrator saved the mapping at the same moment; "
+                       "reload the page to see it, then save again") from None
 
 
 async def _site_projects(client: JiraClient) -> list[dict[str, str]]:
@@ -85,7 +101,7 @@ async def put_fields(request: Request) -> Response:
     site_fields = await client.fields()
     existing = await _existing_keys(client, mapping.project_keys(body))
     general, projects = mapping.parse_fields(body, site_fields, existing)
-    async with request_db.transaction(request) as conn:
+    async with _replacing(request) as conn:
         await mapping_service.replace_fields(conn, _scope(request), general, projects)
         stored = await mapping_service.load(conn, _scope(request))
     assert stored is not None
@@ -107,7 +123,7 @@ async def put_dependencies(request: Request) -> Response:
     await _ensure(request)
     link_types = {str(lt["id"]): str(lt.get("name") or lt["id"]) for lt in await _client(request).link_types()}
     scope = _scope(request)
-    async with request_db.transaction(request) as conn:
+    async with _replacing(request) as conn:
         # Read in the same transaction as the write: a Box that started building with a link
         # type a moment ago is seen here.
         builders = await mapping_service.builder_link_types(conn, scope)
