@@ -15,7 +15,12 @@ window.BoxSync = {
       headers: { ...(options.headers || {}), Authorization: "JWT " + token, Accept: "application/json" },
     });
     const body = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(body.error || ("BoxSync answered " + resp.status));
+    if (!resp.ok) {
+      const error = new Error(body.error || ("BoxSync answered " + resp.status));
+      error.status = resp.status;
+      error.field = body.field;  // the request's field at fault (422), for the page to point at
+      throw error;
+    }
     return body;
   },
 };

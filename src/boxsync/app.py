@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from boxsync import db
 from boxsync.admin import routes as admin_routes
-from boxsync.boxes import routes as boxes_routes
+from boxsync.boxes import mapping_routes, routes as boxes_routes
 from boxsync.config import Settings
 from boxsync.connect import descriptor, lifecycle, tenant_cache
 from boxsync.connect.auth import refusal, secret_unreadable
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None, *, home: Path = HOME) -> Starle
             *panel_routes.routes,
             *admin_routes.routes,
             *boxes_routes.routes,
+            *mapping_routes.routes,
             *sync_routes.routes,
             *sync_api.routes,
             *openapi.routes,

@@ -27,7 +27,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Malformed request (not JSON, or not an object).", 401: "No valid Jira JWT.",
             403: "Not allowed: Jira administrators only, or the issue is not visible to you.",
-            404: "No such Box or issue.", 409: "Conflicts with the current state.",
+            404: "No such Box or issue.",
+            409: "Conflicts with the current state (or with a change saved at the same moment).",
             422: "Invalid input: `field` names the field, nothing was changed.",
             502: "Jira could not be asked (its status is in `jiraStatus`)."}
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
@@ -71,13 +72,29 @@ SYNC = {"type": "object", "required": ["state"], "properties": {
     "triggeredBy": {"type": ["string", "null"]}, "readAs": {"type": ["string", "null"]},
     "counts": {"type": ["object", "null"], "properties": {
         k: {"type": "integer"} for k in ("added", "changed", "removed", "moved", "read")}}}}
-FIELD_MAPPING = {"type": "object", "properties": {
-    k: {"type": ["string", "null"]} for k in ("start", "end", "baselineStart", "baselineEnd", "progress", "taskMode")}}
-FIELDS = {"type": "object", "properties": {"general": FIELD_MAPPING,
-                                           "projects": {"type": "object", "additionalProperties": FIELD_MAPPING}}}
-DEP_MAPPING = {"type": "array", "items": {"type": "object", "properties": {
-    "type": {"enum": ["FS", "SS", "FF", "SF", "soft"]}, "linkTypeId": {"type": "string"},
-    "reversed": {"type": "boolean"}}}}
+FIELD_MAPPING = {"type": "object", "additionalProperties": False, "properties": {
+    k: {"type": ["string", "null"], "description": "A Jira field id, or null: not synchronized"
+                                                   + ('; or "statusCategory"' if k == "progress" else "")}
+    for k in ("start", "end", "baselineStart", "baselineEnd", "progress", "taskMode")},
+    "required": ["start", "end", "baselineStart", "baselineEnd", "progress", "taskMode"]}
+FIELDS = {"type": "object", "required": ["general"], "properties": {
+    "general": FIELD_MAPPING, "projects": {"type": "object", "additionalProperties": FIELD_MAPPING},
+    "fields": {"type": "array", "readOnly": True, "description": "The site's fields an attribute can be mapped to",
+               "items": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                                          "type": {"type": "string"}, "custom": {"type": "boolean"},
+                                                          "attributes": {"type": "array", "items": {"type": "string"},
+                                                                         "description": "The attributes it can hold"}}}},
+    "siteProjects": {"type": "array", "readOnly": True, "description": "The site's projects (the first 1,000)",
+                     "items": {"type": "object", "properties": {"key": {"type": "string"}, "name": {"type": "string"}}}}}}
+DEP_MAPPING = {"type": "array", "maxItems": 5, "items": {
+    "type": "object", "required": ["type", "linkTypeId"], "additionalProperties": False, "properties": {
+        "type": {"enum": ["FS", "SS", "FF", "SF", "soft"], "description": "Each type at most once"},
+        "linkTypeId": {"type": "string", "description": "A Jira issue link type, used once, and not a structure builder"},
+        "reversed": {"type": "boolean", "default": False,
+                     "description": "false: the issue on the link's outward side (A in \"A blocks B\") is the predecessor"}}}}
+LINK_TYPES = {"type": "array", "items": {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "inward": {"type": "string"}, "outward": {"type": "string"},
+    "builderOf": {"type": ["string", "null"], "description": "A Box that builds its structure with this link type"}}}}
 
 BOX_ID = [{"name": "id", "in": "path", "required": True, "schema": ID}]
 
@@ -149,16 +166,23 @@ def document(base_url: str) -> dict[str, Any]:
                          "responses": {"201": _json({"type": "object"}, "Added"), **_errors(400, 401, 403, 409, 422)}}},
             "/api/mappings/fields": {
                 "get": {"summary": "Field mapping (Jira administrators)",
-                        "responses": {"200": _json(_ref("FieldMappings"), "The mapping"), **_errors(401, 403)}},
+                        "responses": {"200": _json(_ref("FieldMappings"), "The mapping (the site's defaults on first use)"),
+                                      **_errors(401, 403, 502)}},
                 "put": {"summary": "Replace the field mapping (Jira administrators)",
                         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FieldMappings")}}},
-                        "responses": {"200": _json(_ref("FieldMappings"), "Stored"), **_errors(400, 401, 403, 422)}}},
+                        "responses": {"200": _json(_ref("FieldMappings"), "Stored; a change flags every Box for a full re-read"),
+                                      **_errors(400, 401, 403, 409, 422, 502)}}},
             "/api/mappings/dependencies": {
                 "get": {"summary": "Dependency mapping (Jira administrators)",
-                        "responses": {"200": _json(_ref("DependencyMappings"), "The mapping"), **_errors(401, 403)}},
+                        "responses": {"200": _json(_ref("DependencyMappings"), "The mapping (Blocks as FS on first use)"),
+                                      **_errors(401, 403, 502)}},
                 "put": {"summary": "Replace the dependency mapping (Jira administrators)",
                         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DependencyMappings")}}},
-                        "responses": {"200": _json(_ref("DependencyMappings"), "Stored"), **_errors(400, 401, 403, 422)}}},
+                        "responses": {"200": _json(_ref("DependencyMappings"), "Stored; a change flags every Box for a re-sync"),
+                                      **_errors(400, 401, 403, 409, 422, 502)}}},
+            "/api/mappings/link-types": {
+                "get": {"summary": "The site's issue link types, and the Boxes building with them (Jira administrators)",
+                        "responses": {"200": _json(LINK_TYPES, "The link types"), **_errors(401, 403, 502)}}},
             "/api/admin/overview": {
                 "get": {"summary": "Site, lifecycle history and webhook counts (Jira administrators)",
                         "responses": {"200": _json({"type": "object"}, "Overview"), **_errors(401, 403)}}},

@@ -254,6 +254,10 @@ class Site:
         self.issue_types: dict[int, IssueType] = {}
         self.statuses: dict[int, Status] = {}
         self.fields: dict[str, Field] = {}
+        # Custom field ids differ from site to site in Jira Cloud. The model knows its custom
+        # fields by their usual ids (START_DATE_FIELD, …); a site numbering one differently maps
+        # that usual id to its own here (set_field_id), and only its own id is served.
+        self.field_ids: dict[str, str] = {}
         self.link_types: dict[int, LinkType] = {}
         self.versions: dict[int, Version] = {}
         self.sprints: dict[int, Sprint] = {}
@@ -406,6 +410,39 @@ class Site:
         f = Field(id, name, schema, custom=True, clause_names=(f"cf[{num}]", name))
         self.fields[id] = f
         return f
+
+    def set_field_id(self, usual_id: str, site_id: str) -> Field:
+        """Serve the custom field known as `usual_id` (START_DATE_FIELD, STORY_POINTS_FIELD,
+        SPRINT_FIELD) under `site_id` on this site, as another Jira site would number it."""
+        current = self.field_id(usual_id)
+        field = self.fields.get(current)
+        if field is None or not field.custom or not site_id.startswith("customfield_"):
+            raise ValueError(f"{usual_id} is not a custom field of this site, or {site_id} is not a custom field id")
+        if site_id in self.fields and site_id != current:
+            raise ValueError(f"this site already has a field {site_id}")
+        num = site_id.rsplit("_", 1)[-1]
+        schema = {**(field.schema or {}), "customId": int(num)}
+        clauses = tuple(f"cf[{num}]" if c.startswith("cf[") else c for c in field.clause_names)
+        del self.fields[current]
+        moved = Field(site_id, field.name, schema, custom=field.custom, navigable=field.navigable,
+                      orderable=field.orderable, searchable=field.searchable, clause_names=clauses)
+        self.fields[site_id] = moved
+        if site_id == usual_id:
+            self.field_ids.pop(usual_id, None)
+        else:
+            self.field_ids[usual_id] = site_id
+        return moved
+
+    def field_id(self, usual_id: str) -> str:
+        """This site's id of the custom field usually numbered `usual_id`."""
+        return self.field_ids.get(usual_id, usual_id)
+
+    def usual_field_id(self, field_id: str) -> str:
+        """The id the model knows a field of this site by ("" for a usual id this site renumbered)."""
+        for usual, own in self.field_ids.items():
+            if own == field_id:
+                return usual
+        return "" if field_id in self.field_ids else field_id
 
     def add_version(self, project_id: int, name: str, *, released: bool = False, release_date: str | None = None) -> Version:
         v = Version(next(self._ids["version"]), project_id, name, released, False, release_date)
@@ -724,13 +761,17 @@ class Simulator:
 
     def add_site(self, name: str, base_url: str, *, issues: int = 0, projects: int | list[str] | None = None,
                  admin_email: str = DEFAULT_ADMIN_EMAIL, admin_token: str = DEFAULT_ADMIN_TOKEN,
-                 seed: int | None = None):  # noqa: ANN201 - returns a Starlette app
+                 seed: int | None = None, field_ids: dict[str, str] | None = None):  # noqa: ANN201 - a Starlette app
+        """`field_ids` renumbers custom fields for this site ({START_DATE_FIELD: "customfield_10100"}),
+        since custom field ids differ from one Jira Cloud site to the next."""
         from jirasim.app import build_site_app
         from jirasim.generator import populate
 
         if name in self.sites:
             raise ValueError(f"site {name!r} already exists")
         site = Site(name, base_url, admin_email=admin_email, admin_token=admin_token)
+        for usual_id, site_id in (field_ids or {}).items():
+            site.set_field_id(usual_id, site_id)
         populate(site, issues=issues, projects=projects, seed=self.seed if seed is None else seed)
         self.sites[name] = site
         return build_site_app(self, site)
@@ -824,46 +865,47 @@ def validate_fields(site: Site, issue: Issue, fields: dict, *, set_system: bool 
     """Check Jira REST field values against `issue` without changing it: (changes, errors)."""
     errors: dict[str, str] = {}
     changes: list[tuple[str, Any]] = []
-    for fid, value in fields.items():
+    for own_id, value in fields.items():
+        fid = site.usual_field_id(own_id)  # errors name the site's own id (below: `errors[own_id]`)
         if fid == "summary":
             if not isinstance(value, str) or not value.strip():
-                errors[fid] = "You must specify a summary of the issue."
+                errors[own_id] = "You must specify a summary of the issue."
             elif len(value) > 255:
-                errors[fid] = "Summary must be less than 255 characters."
+                errors[own_id] = "Summary must be less than 255 characters."
             else:
                 changes.append((fid, value))
         elif fid == "description":
             if value is not None and not isinstance(value, (dict, str)):
-                errors[fid] = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+                errors[own_id] = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
             else:
                 changes.append((fid, value))
         elif fid in ("duedate", START_DATE_FIELD):
             if value is not None and not _valid_date(value):
                 name = "Due date" if fid == "duedate" else "Start date"
-                errors[fid] = f"Error parsing date string: {value}" if fid == "duedate" else f"{name}: invalid date format, expected yyyy-MM-dd"
+                errors[own_id] = f"Error parsing date string: {value}" if fid == "duedate" else f"{name}: invalid date format, expected yyyy-MM-dd"
             else:
                 changes.append((fid, value))
         elif fid == STORY_POINTS_FIELD:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                errors[fid] = "Operation value must be a number"
+                errors[own_id] = "Operation value must be a number"
             else:
                 changes.append((fid, None if value is None else float(value)))
         elif fid == SPRINT_FIELD:
             # Jira takes a single sprint id (number) on edit; also accept a list for convenience.
             ids = value if isinstance(value, list) else ([] if value is None else [value])
             if not all(isinstance(v, int) and not isinstance(v, bool) and v in site.sprints for v in ids):
-                errors[fid] = "Number value expected as the Sprint id."
+                errors[own_id] = "Number value expected as the Sprint id."
             else:
                 changes.append((fid, list(ids)))
         elif fid == "labels":
             if not isinstance(value, list) or not all(isinstance(v, str) and " " not in v for v in value):
-                errors[fid] = "The label must not contain spaces."
+                errors[own_id] = "The label must not contain spaces."
             else:
                 changes.append((fid, list(value)))
         elif fid in ("assignee", "reporter"):
             if value is None:
                 if fid == "reporter":
-                    errors[fid] = "Reporter is required."
+                    errors[own_id] = "Reporter is required."
                 else:
                     changes.append((fid, None))
             elif isinstance(value, dict) and value.get("accountId") in site.users:
@@ -871,7 +913,7 @@ def validate_fields(site: Site, issue: Issue, fields: dict, *, set_system: bool 
             elif isinstance(value, dict) and value.get("accountId") == "-1":
                 changes.append((fid, None))
             else:
-                errors[fid] = f"Specified user does not exist or you do not have required permissions"
+                errors[own_id] = f"Specified user does not exist or you do not have required permissions"
         elif fid in ("fixVersions", "components"):
             refs = _ids_of(value)
             pool = site.versions if fid == "fixVersions" else site.components
@@ -887,34 +929,34 @@ def validate_fields(site: Site, issue: Issue, fields: dict, *, set_system: bool 
                     break
                 resolved.append(obj.id)
             if refs is None or resolved is None:
-                errors[fid] = ("Version id" if fid == "fixVersions" else "Component id") + " is not valid"
+                errors[own_id] = ("Version id" if fid == "fixVersions" else "Component id") + " is not valid"
             else:
                 changes.append((fid, resolved))
         elif fid == "priority":
             if isinstance(value, dict) and str(value.get("id", "")) in {"1", "2", "3", "4", "5"}:
                 changes.append((fid, int(value["id"])))
             else:
-                errors[fid] = "Specify the Priority (id or name) in the string format"
+                errors[own_id] = "Specify the Priority (id or name) in the string format"
         elif fid == "issuetype":
             it = None
             if isinstance(value, dict):
                 it = site.issuetype_by_name(value.get("id") or value.get("name") or "")
             if it is None:
-                errors[fid] = "The issue type selected is invalid."
+                errors[own_id] = "The issue type selected is invalid."
             elif it.subtask != site.issue_types[issue.issuetype_id].subtask or it.hierarchy_level != site.issue_types[issue.issuetype_id].hierarchy_level:
-                errors[fid] = "The issue type selected is invalid."
+                errors[own_id] = "The issue type selected is invalid."
             else:
                 changes.append((fid, it.id))
         elif fid == "parent":
             if value is None or (isinstance(value, dict) and value.get("none") is True):
                 if site.issue_types[issue.issuetype_id].subtask:
-                    errors[fid] = "Given parent issue does not belong to appropriate hierarchy."
+                    errors[own_id] = "Given parent issue does not belong to appropriate hierarchy."
                 else:
                     changes.append((fid, None))
             elif isinstance(value, dict) and (value.get("key") or value.get("id")):
                 parent = site.issue(value.get("id") or value.get("key"))
                 if parent is None:
-                    errors[fid] = f"Issue '{value.get('key') or value.get('id')}' not found."
+                    errors[own_id] = f"Issue '{value.get('key') or value.get('id')}' not found."
                 else:
                     try:
                         _check_parent(site, issue, site.issue_types[issue.issuetype_id], parent)
@@ -925,21 +967,21 @@ def validate_fields(site: Site, issue: Issue, fields: dict, *, set_system: bool 
                     anc = parent
                     while anc is not None and anc.parent_id is not None:
                         if anc.parent_id == issue.id:
-                            errors[fid] = "Given parent issue does not belong to appropriate hierarchy."
+                            errors[own_id] = "Given parent issue does not belong to appropriate hierarchy."
                             break
                         anc = site.issues.get(anc.parent_id)
                     else:
                         changes.append((fid, parent.id))
             else:
-                errors[fid] = "Could not find issue by id or key."
+                errors[own_id] = "Could not find issue by id or key."
         elif fid == "status" and set_system:
             st = site.status_by_name(value.get("id") or value.get("name")) if isinstance(value, dict) else site.status_by_name(str(value))
             if st is None:
-                errors[fid] = f"Status '{value}' does not exist."
+                errors[own_id] = f"Status '{value}' does not exist."
             else:
                 changes.append((fid, st.id))
         else:
-            errors[fid] = f"Field '{fid}' cannot be set. It is not on the appropriate screen, or unknown."
+            errors[own_id] = f"Field '{own_id}' cannot be set. It is not on the appropriate screen, or unknown."
     return changes, errors
 
 
@@ -960,17 +1002,17 @@ def _set(site: Site, issue: Issue, fid: str, new: Any) -> list[dict]:
     if fid == START_DATE_FIELD:
         old = issue.start_date
         issue.start_date = new
-        return [] if old == new else [_item("Start date", "custom", START_DATE_FIELD, old, old, new, new)]
+        return [] if old == new else [_item("Start date", "custom", site.field_id(START_DATE_FIELD), old, old, new, new)]
     if fid == STORY_POINTS_FIELD:
         old = issue.story_points
         issue.story_points = new
-        return [] if old == new else [_item("Story Points", "custom", STORY_POINTS_FIELD, None, _num(old), None, _num(new))]
+        return [] if old == new else [_item("Story Points", "custom", site.field_id(STORY_POINTS_FIELD), None, _num(old), None, _num(new))]
     if fid == SPRINT_FIELD:
         old = issue.sprint_ids
         issue.sprint_ids = new
         names = lambda ids: ", ".join(site.sprints[i].name for i in ids) or None  # noqa: E731
         ids_s = lambda ids: ", ".join(str(i) for i in ids) or None  # noqa: E731
-        return [] if old == new else [_item("Sprint", "custom", SPRINT_FIELD, ids_s(old), names(old), ids_s(new), names(new))]
+        return [] if old == new else [_item("Sprint", "custom", site.field_id(SPRINT_FIELD), ids_s(old), names(old), ids_s(new), names(new))]
     if fid == "labels":
         old = issue.labels
         issue.labels = new

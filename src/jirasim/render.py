@@ -241,6 +241,7 @@ def select_fields(site: Site, spec: Iterable[str] | str | None, *, default: str 
 
 
 def _field_value(site: Site, issue: Issue, fid: str) -> Any:
+    fid = site.usual_field_id(fid)  # a custom field this site numbers its own way
     if fid == "summary":
         return issue.summary
     if fid == "description":

@@ -6,13 +6,14 @@ then, rather than during the install callback, when Jira does not yet answer the
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from boxsync.boxes.mapping import ATTRIBUTES, COLUMNS, FieldMapping, Mappings, default_dependencies, default_fields
-from boxsync.boxes.tables import PRIMARY, dependency_mappings, field_mappings
+from boxsync.boxes.tables import PRIMARY, boxes, dependency_mappings, field_mappings
 from boxsync.connect.tenants import now
 from boxsync.jira.client import JiraClient
 from boxsync.tenancy import Scope
@@ -73,6 +74,10 @@ async def ensure(engine: Any, scope: Scope, client: JiraClient,
         async with engine.begin() as conn:
             found = await load(conn, scope)
             if found is None:
+                # A Box may already build its structure with the default link type (Blocks): a link
+                # type is a dependency or a structure builder, never both, so the Box keeps it.
+                used = await builder_link_types(conn, scope)
+                made = dataclasses.replace(made, dependencies=[d for d in made.dependencies if d[1] not in used])
                 await store(conn, scope, made)
                 return made
     except sa.exc.IntegrityError:  # another process stored its defaults first (PostgreSQL)
@@ -80,3 +85,51 @@ async def ensure(engine: Any, scope: Scope, client: JiraClient,
             found = await load(conn, scope)
     assert found is not None
     return found
+
+
+async def builder_link_types(conn: AsyncConnection, scope: Scope) -> dict[str, str]:
+    """Link type id → the name of a Box that builds its structure with it (`link:<id>`)."""
+    out: dict[str, str] = {}
+    rows = (await conn.execute(scope.select(boxes, boxes.c.name, boxes.c.builders).order_by(boxes.c.name))).all()
+    for name, builders in rows:
+        for builder in builders or []:
+            if isinstance(builder, str) and builder.startswith("link:"):
+                out.setdefault(builder.split(":", 1)[1], name)
+    return out
+
+
+async def flag_boxes(conn: AsyncConnection, scope: Scope) -> None:
+    """Every Box of the tenant re-reads its issues at its next sync: what it stored was read
+    through the mapping that just changed."""
+    await conn.execute(scope.update(boxes).values(needs_full_sync=True))
+
+
+async def _current(conn: AsyncConnection, scope: Scope) -> Mappings:
+    # Replacing one half of a mapping that was never stored would leave the other half without
+    # its defaults (and `ensure` would later overwrite both): callers `ensure` first.
+    current = await load(conn, scope)
+    if current is None:
+        raise RuntimeError("the site's mappings were not stored yet (call ensure first)")
+    return current
+
+
+async def replace_fields(conn: AsyncConnection, scope: Scope, general: FieldMapping,
+                         projects: dict[str, FieldMapping]) -> bool:
+    """Store the field mapping (after `ensure`); whether it changed (then the tenant's Boxes are flagged)."""
+    current = await _current(conn, scope)
+    if current.general == general and dict(current.projects) == projects:
+        return False
+    await store(conn, scope, Mappings(general=general, projects=projects, dependencies=[]), dependencies=False)
+    await flag_boxes(conn, scope)
+    return True
+
+
+async def replace_dependencies(conn: AsyncConnection, scope: Scope, dependencies: list[tuple[str, str, bool]]) -> bool:
+    """Store the dependency mapping; whether it changed (then the tenant's Boxes are flagged, so
+    that their next sync rebuilds their dependencies rather than waiting out freshness). After `ensure`."""
+    current = await _current(conn, scope)
+    if sorted(current.dependencies) == sorted(dependencies):
+        return False
+    await store(conn, scope, dataclasses.replace(current, dependencies=dependencies), fields=False)
+    await flag_boxes(conn, scope)
+    return True

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from boxsync.boxes import model
+from boxsync.boxes import mapping_service, model
 from boxsync.boxes.model import Invalid
 from boxsync.boxes.tables import PRIMARY, box_dependencies, box_types, boxes, tasks, wbs_nodes
 from boxsync.connect.tenants import now
@@ -108,9 +108,29 @@ async def _check_parent(conn: AsyncConnection, scope: Scope, box: dict[str, Any]
         raise Invalid("parentId", "a sub-scope Box must sit under a Box with its own scope")
 
 
+async def _check_link_builders(conn: AsyncConnection, scope: Scope, builders: list[str],
+                               before: list[str] | tuple = ()) -> None:
+    """A link type is a dependency or a structure builder, never both: a Box may not newly build
+    with a link type the dependency mapping uses. (Builders it already had are left alone.)"""
+    added = [b for b in builders if b.startswith("link:") and b not in before]
+    if not added:
+        return
+    mappings = await mapping_service.load(conn, scope)
+    if mappings is None:
+        return  # no mapping yet: its defaults, when made, leave out link types Boxes build with
+    for builder in added:
+        mapped = mappings.dependency_of(builder.split(":", 1)[1])
+        if mapped is not None:
+            raise Invalid("builders", f"{builder} uses an issue link type that is mapped as the {mapped[0]} "
+                                      "dependency; a link type is either a dependency or a structure builder. "
+                                      "Choose another link type, or change the dependency mapping in the "
+                                      "App Configuration first.")
+
+
 async def create(conn: AsyncConnection, scope: Scope, body: Any, *, creator: str | None) -> dict[str, Any]:
     box = model.parse_box(body, types=await types(conn, scope), creator=creator)
     await _check_parent(conn, scope, box, None)
+    await _check_link_builders(conn, scope, box["builders"])
     box_id, at = new_id(), now()
     await conn.execute(scope.insert(boxes).values(id=box_id, created_by=creator, created_at=at, updated_at=at,
                                                    needs_full_sync=True, **model.box_values(box)))
@@ -121,6 +141,7 @@ async def update(conn: AsyncConnection, scope: Scope, box_id: int, body: Any) ->
     current = await get(conn, scope, box_id)
     box = model.parse_box(body, current=current, types=await types(conn, scope))
     await _check_parent(conn, scope, box, box_id)
+    await _check_link_builders(conn, scope, box["builders"], current["builders"])
     values = model.box_values(box)
     # A new scope or structure means the stored WBS may hold the wrong tasks: re-read them all.
     rescope = (box["scope"] != current["scope"] or box["builders"] != current["builders"]

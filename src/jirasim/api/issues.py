@@ -85,7 +85,7 @@ async def edit_issue(request: Request, site: Site, caller: Caller) -> Response:
     values = dict(fields)
     values.update(_apply_update(site, issue, {k: v for k, v in update.items() if k not in fields}, errors))
     for fid in values:
-        if fid not in EDITABLE_FIELDS:
+        if site.usual_field_id(fid) not in EDITABLE_FIELDS:
             errors[fid] = CANNOT_SET.format(fid)
         elif fid == "duedate" and not can(site, caller, "SCHEDULE_ISSUES", issue.project_id):
             # Without Schedule issues the due date is not on the edit screen.
@@ -144,7 +144,7 @@ async def create_issue(request: Request, site: Site, caller: Caller) -> Response
             if parent is None:
                 errors["parent"] = f"Could not find issue by id or key."
     for fid in fields:
-        if fid not in EDITABLE_FIELDS:
+        if site.usual_field_id(fid) not in EDITABLE_FIELDS:
             errors[fid] = CANNOT_SET.format(fid)
     if errors:
         raise JiraError(400, [], errors)

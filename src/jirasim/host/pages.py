@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from jirasim.host.connect import display_name
 from jirasim.host.signing import CONTEXT_TOKEN_TTL, app_request_token, context_token
-from jirasim.model import ADMINISTER, BROWSE, InstalledApp, Issue, Simulator, Site
+from jirasim.model import ADMINISTER, BROWSE, START_DATE_FIELD, InstalledApp, Issue, Simulator, Site
 from jirasim.render import render_issue
 
 CONNECT_VERSION = "1001.0.0-SNAPSHOT"
@@ -145,6 +145,7 @@ def routes(sim: Simulator, site: Site) -> list[Route]:
         rendered = render_issue(site, issue)
         html = _TEMPLATES.get_template("host_browse.html").render(
             site_base=site.base_url, issue=rendered, fields=rendered.get("fields") or {},
+            start_date=(rendered.get("fields") or {}).get(site.field_id(START_DATE_FIELD)),
             viewer=site.users.get(account_id), panels=issue_panels(site, issue, account_id),
         )
         return HTMLResponse(html)
