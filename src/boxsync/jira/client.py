@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import httpx
+import orjson
 
 from boxsync.connect.qsh import relative_path
 
@@ -131,7 +132,9 @@ class JiraClient:
             response = await send(self.http, method, url, prepare=prepare, idempotent=op.idempotent,
                                   policy=self.policy, limit=self.limit, endpoint=op.path)
         if response.is_success:
-            return response.json() if response.content.strip() else None
+            # orjson: Jira's answers are large (a bulkfetch of 100 issues is ~100 kB) and parsing
+            # them is most of a full sync's CPU time; it is several times faster than json.
+            return orjson.loads(response.content) if response.content.strip() else None
         extra: dict[str, Any] = {}
         if response.status_code == 429:
             extra["retry_after"] = throttle_delay(response.headers)

@@ -6,6 +6,7 @@ the JSON, so memory follows the number of tasks, not the size of Jira's answers.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Any, Iterable, Mapping
 
 from boxsync.boxes import wbs
@@ -56,41 +57,64 @@ def _mode(value: Any) -> str | None:
     return text if text in TASK_MODES else _MODE_NAMES.get(text)
 
 
-def _groups(values: Any, rank) -> list[list[Any]]:  # noqa: ANN001
+_SHARED: dict[tuple, tuple] = {}  # one object per distinct group value: a version sits on many tasks
+
+
+def shared(value: tuple) -> tuple:
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) > 200_000:
+            _SHARED.clear()
+        found = _SHARED[value] = value
+    return found
+
+
+def _groups(values: Any, rank) -> tuple[tuple, ...]:  # noqa: ANN001
+    """((id, name, rank, start, end), ...): tuples, shared between the tasks holding the same value
+    (a Box of 100,000 tasks holds its rows in memory while its WBS is built)."""
     out = []
     for v in values or []:
         if isinstance(v, dict) and v.get("id") is not None:
-            out.append([int(v["id"]), str(v.get("name") or v["id"]), *rank(v)])
-    return out
+            out.append(shared((int(v["id"]), sys.intern(str(v.get("name") or v["id"])), *rank(v))))
+    return shared(tuple(out))
 
 
 def _version_rank(v: Mapping[str, Any]) -> list[Any]:
     date = v.get("releaseDate")
-    return [date or "9999-12-31", date, date]  # rank, start, end (a version ends on release)
+    return (date or "9999-12-31", date, date)  # rank, start, end (a version ends on release)
 
 
 def _sprint_rank(v: Mapping[str, Any]) -> list[Any]:
     start, end = jira_date(v.get("startDate")), jira_date(v.get("endDate"))
-    return [start.isoformat() if start else "9999-12-31", start and start.isoformat(), end and end.isoformat()]
+    return (start.isoformat() if start else "9999-12-31", start and start.isoformat(), end and end.isoformat())
 
 
 def _component_rank(v: Mapping[str, Any]) -> list[Any]:
-    return [str(v.get("name", "")).lower(), None, None]
+    return (sys.intern(str(v.get("name", "")).lower()), None, None)
 
 
-def _links(issue_id: int, entries: Any) -> list[list[int]]:
-    """[[linkId, typeId, outwardSideIssueId, inwardSideIssueId]]: "source <outward> destination"."""
+def _links(issue_id: int, entries: Any) -> tuple[tuple[int, int, int, int], ...]:
+    """((linkId, typeId, outwardSideIssueId, inwardSideIssueId), ...): "source <outward> destination"."""
     out = []
     for link in entries or []:
         try:
             link_id, type_id = int(link["id"]), int(link["type"]["id"])
             if "outwardIssue" in link:  # this issue <outward> the other ("A blocks B", seen on A)
-                out.append([link_id, type_id, issue_id, int(link["outwardIssue"]["id"])])
+                out.append((link_id, type_id, issue_id, int(link["outwardIssue"]["id"])))
             elif "inwardIssue" in link:  # the other <outward> this issue
-                out.append([link_id, type_id, int(link["inwardIssue"]["id"]), issue_id])
+                out.append((link_id, type_id, int(link["inwardIssue"]["id"]), issue_id))
         except (KeyError, TypeError, ValueError):
             continue
-    return out
+    return tuple(out)
+
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if isinstance(value, str) else value
+
+
+def stored_structure(value: Any) -> tuple:
+    """A JSON column read back (lists) in the form task_row makes (tuples), so the two compare."""
+    return shared(tuple(shared(tuple(v)) for v in value or ()))
 
 
 def task_row(issue: Mapping[str, Any], mapping_of: Any, sprint_field: str | None,
@@ -113,15 +137,15 @@ def task_row(issue: Mapping[str, Any], mapping_of: Any, sprint_field: str | None
         "issue_id": issue_id,
         "issue_key": str(issue.get("key") or issue_id),
         "summary": str(f.get("summary") or ""),
-        "issue_type": str(itype.get("name") or ""),
+        "issue_type": sys.intern(str(itype.get("name") or "")),
         "hierarchy_level": int(itype.get("hierarchyLevel", -1 if itype.get("subtask") else 0)),
         "project_id": int(project.get("id") or 0),
-        "project_key": key,
-        "project_name": str(project.get("name") or key),
-        "status": str(status.get("name") or ""),
-        "status_category": category,
-        "assignee": assignee.get("accountId"),
-        "assignee_name": assignee.get("displayName"),
+        "project_key": sys.intern(key),
+        "project_name": sys.intern(str(project.get("name") or key)),
+        "status": sys.intern(str(status.get("name") or "")),
+        "status_category": sys.intern(category),
+        "assignee": _intern(assignee.get("accountId")),
+        "assignee_name": _intern(assignee.get("displayName")),
         "parent_issue_id": int(parent["id"]) if parent.get("id") else None,
         "jira_updated": str(f.get("updated") or ""),
         "versions": _groups(f.get("fixVersions"), _version_rank),
