@@ -18,7 +18,8 @@ import time
 import httpx
 import uvicorn
 
-from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Simulator
+from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN
+from jirasim.simulator import Simulator
 
 # Issue #3: "100,000 issues must build in seconds and fit comfortably in memory". Read here as at
 # most 10 s to build and at most 1 GB of the 24 GB machine.

@@ -45,7 +45,7 @@ async def _install(jira_url: str, descriptor_url: str) -> dict:
 
 
 async def run() -> int:
-    from jirasim.model import Simulator
+    from jirasim.simulator import Simulator
 
     from boxsync.app import create_app
 

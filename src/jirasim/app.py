@@ -7,6 +7,8 @@ returns this app.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 from typing import AsyncIterator
 
@@ -17,10 +19,12 @@ from starlette.responses import JSONResponse, Response
 import jirasim.host as host
 from jirasim import control, rest
 from jirasim.errors import JiraError, handle_jira_error
-from jirasim.faults import TrafficMiddleware
-from jirasim.ratelimits import RateLimitMiddleware
-from jirasim.model import Simulator, Site
+from jirasim.gateway import RateLimitMiddleware, TrafficMiddleware
+from jirasim.model import Site
 
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)

@@ -11,7 +11,8 @@ import asyncio
 import sys
 import time
 
-from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Simulator
+from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN
+from jirasim.simulator import Simulator
 from jirasim.ratelimits import RateLimits
 
 

@@ -261,7 +261,7 @@ async def reset(request: Request, site: Site) -> Response:
     populate(fresh, issues=issues, projects=projects, seed=seed)
     # Swap the data in place: apps, OAuth tokens, listeners, faults, counters and rate limits
     # belong to the running site, not to its content.
-    keep = {"listeners", "apps", "oauth_tokens", "traffic", "rate_limits", "name", "base_url", "cloud_id"}
+    keep = {"listeners", "renderer", "apps", "oauth_tokens", "traffic", "rate_limits", "name", "base_url", "cloud_id"}
     app_users = {a.app_account_id: site.users[a.app_account_id] for a in site.apps.values() if a.app_account_id in site.users}
     for attr, value in vars(fresh).items():
         if attr not in keep:

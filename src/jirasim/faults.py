@@ -1,4 +1,5 @@
-"""Injected failures and request counting, as ASGI middleware on each site app.
+"""Injected failures and request counting: the model (the ASGI middleware that applies them is in
+jirasim.gateway).
 
 A `Fault` matches requests by endpoint (a route name such as `getIssue`, a path template such as
 `/rest/api/3/issue/{issueIdOrKey}`, a glob on the actual path such as `/rest/api/3/search*`, or
@@ -16,7 +17,6 @@ fire before authentication, as a gateway's would).
 """
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import itertools
 import random
@@ -24,10 +24,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 KINDS = ("latency", "rate_limit", "error", "timeout")
 CONTROL_PREFIX = "/_jirasim"
@@ -147,93 +143,3 @@ class Traffic:
             fault.hits += 1
             return fault
         return None
-
-
-def _route_of(router: Any, scope: Scope) -> tuple[str | None, str | None]:
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return getattr(route, "name", None), getattr(route, "path", None)
-    return None, None
-
-
-class TrafficMiddleware:
-    """Counts and faults. `router` (the site app's) names the route a request will hit."""
-
-    def __init__(self, app: ASGIApp, site: Any, router: Any = None) -> None:
-        self.app = app
-        self.site = site
-        self.router = router
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        from jirasim.auth import identify
-
-        traffic: Traffic = self.site.traffic
-        request = Request(scope)
-        caller = identify(request, self.site)
-        name, template = _route_of(self.router, scope)
-        method = scope["method"]
-        endpoint = f"{method} {template or scope['path']}"
-        traffic.total += 1
-        traffic.by_endpoint[endpoint] += 1
-        if name:
-            traffic.by_route[name] += 1
-        traffic.by_caller[caller] += 1
-        traffic.by_endpoint_caller[(endpoint, caller)] += 1
-
-        status_box: list[int] = []
-
-        async def counting_send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status_box.append(message["status"])
-                traffic.by_status[message["status"]] += 1
-            await send(message)
-
-        fault = traffic.pick(name, template, scope["path"], method, caller)
-        if fault is None:
-            await self.app(scope, receive, counting_send)
-            return
-        if fault.kind == "latency":
-            await asyncio.sleep(fault.seconds)
-            await self.app(scope, receive, counting_send)
-            return
-        if fault.kind == "timeout":
-            if await _wait_for_disconnect(receive, fault.seconds):
-                return  # the client gave up; nothing to answer
-            response = JSONResponse({"errorMessages": ["Gateway Timeout"], "errors": {}}, status_code=504)
-            await response(scope, receive, counting_send)
-            return
-        headers: dict[str, str] = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = str(fault.retry_after)
-        if fault.kind == "rate_limit":
-            headers["RateLimit-Reason"] = fault.reason
-            headers["X-RateLimit-Limit"] = "100"
-            headers["X-RateLimit-Remaining"] = "0"
-            body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
-        else:
-            body = {"errorMessages": [_REASONS.get(fault.status or 503, "Internal server error")], "errors": {}}
-        response = JSONResponse(body, status_code=fault.status or 503, headers=headers)
-        await response(scope, receive, counting_send)
-
-
-_REASONS = {500: "Internal server error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-async def _wait_for_disconnect(receive: Receive, seconds: float) -> bool:
-    """Hold the request; True if the client disconnected before `seconds` passed."""
-
-    async def until_disconnect() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-
-    try:
-        await asyncio.wait_for(until_disconnect(), timeout=seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True

@@ -14,7 +14,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from jirasim.faults import Traffic
 from jirasim.ratelimits import RateLimits
@@ -234,6 +234,11 @@ class ChangeEvent:
 Listener = Callable[[ChangeEvent], Any]
 
 
+class EventRenderer(Protocol):
+    def issue(self, site: "Site", issue: Issue) -> dict: ...
+    def user(self, site: "Site", user: User) -> dict: ...
+
+
 class Site:
     """One Jira Cloud site (one tenant). Not thread-safe: it belongs to the event loop serving it."""
 
@@ -269,6 +274,9 @@ class Site:
         self.by_project: dict[int, dict[int, None]] = {}  # project id → ordered set of issue ids
         self.changelogs: dict[int, list[dict]] = {}  # issue id → changelog entries (oldest first)
         self.listeners: list[Listener] = []
+        # How events render issues and users as JSON: set by the site runner (jirasim.simulator),
+        # so that the model needs nothing of the web layer.
+        self.renderer: EventRenderer | None = None
         self.apps: dict[str, InstalledApp] = {}
         self.oauth_tokens: dict[str, OAuthToken] = {}
         self.index_corrupted = False  # fault switch for /rest/api/2/index/summary
@@ -517,21 +525,20 @@ class Site:
                 logging.getLogger("jirasim").exception("change listener failed")
 
     def _user_json(self, account_id: str | None) -> dict | None:
-        from jirasim.render import render_user
-
         user = self.users.get(account_id) if account_id else None
-        return render_user(user, self) if user else None
+        if user is None or not self.listeners:
+            return None
+        return self._renderer().user(self, user)
 
-    def _snapshot(self, issue: Issue) -> dict:
-        from jirasim.render import API_VERSION, render_issue
+    def _snapshot(self, issue: Issue) -> dict | None:
+        # Only listeners (webhooks) read the rendering; without them there is nothing to build.
+        return self._renderer().issue(self, issue) if self.listeners else None
 
-        # Events carry the v3 rendering whichever API version made the change, so listeners see
-        # one shape.
-        token = API_VERSION.set("3")
-        try:
-            return render_issue(self, issue)
-        finally:
-            API_VERSION.reset(token)
+    def _renderer(self) -> "EventRenderer":
+        if self.renderer is None:
+            raise RuntimeError("a change listener needs site.renderer (jirasim.render.EVENTS); "
+                               "jirasim.simulator.Simulator sets it")
+        return self.renderer
 
     def _record(self, issue: Issue, items: list[dict], author: str | None, ts: int) -> dict:
         entry = {
@@ -750,34 +757,6 @@ class Site:
         ts = self._link_history(lt, self.issues.get(link.source_id), self.issues.get(link.destination_id), user, added=False)
         self.emit(ChangeEvent("issuelink_deleted", None, None, _link_event(lt, link), self._user_json(user), ts,
                               cascade=cascade))
-
-
-class Simulator:
-    """Several simulated sites sharing a seed. `add_site` returns the site's ASGI app."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self.sites: dict[str, Site] = {}
-
-    def add_site(self, name: str, base_url: str, *, issues: int = 0, projects: int | list[str] | None = None,
-                 admin_email: str = DEFAULT_ADMIN_EMAIL, admin_token: str = DEFAULT_ADMIN_TOKEN,
-                 seed: int | None = None, field_ids: dict[str, str] | None = None):  # noqa: ANN201 - a Starlette app
-        """`field_ids` renumbers custom fields for this site ({START_DATE_FIELD: "customfield_10100"}),
-        since custom field ids differ from one Jira Cloud site to the next."""
-        from jirasim.app import build_site_app
-        from jirasim.generator import populate
-
-        if name in self.sites:
-            raise ValueError(f"site {name!r} already exists")
-        site = Site(name, base_url, admin_email=admin_email, admin_token=admin_token)
-        for usual_id, site_id in (field_ids or {}).items():
-            site.set_field_id(usual_id, site_id)
-        populate(site, issues=issues, projects=projects, seed=self.seed if seed is None else seed)
-        self.sites[name] = site
-        return build_site_app(self, site)
-
-    def site(self, name: str) -> Site:
-        return self.sites[name]
 
 
 # --- helpers -------------------------------------------------------------------------------------

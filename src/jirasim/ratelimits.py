@@ -1,4 +1,5 @@
-"""Jira Cloud's rate limits, enforced in front of a simulated site; off until configured.
+"""Jira Cloud's rate limits, enforced in front of a simulated site; off until configured. The model
+is here; the middleware that enforces it is in jirasim.gateway.
 
 What Jira Cloud does, per bigpicture-and-jira.md §2.4 (from developer.atlassian.com/cloud/jira/
 platform/rate-limiting [RL], …/build-an-app-that-respects-rate-limits [RL-BUILD], the 2026
@@ -28,26 +29,18 @@ without verifying credentials, as a gateway in front of Jira would; 429s are not
 """
 from __future__ import annotations
 
-import base64
-import json
 import math
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import jwt
-from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 QUOTA_REASON = "jira-quota-tenant-based"
 BURST_REASON = "jira-burst-based"
 ISSUE_WRITE_REASON = "jira-per-issue-on-write"
 QUOTA_POLICY = "tenant-app-quota"
 WRITES = frozenset({"POST", "PUT", "DELETE", "PATCH"})
-_BODY_LIMIT = 16 * 1024 * 1024  # beyond this a response is charged the base point only
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +142,7 @@ class RateLimits:
         for app, (used, start) in self._used.items():
             if self.quota and now - start < self.quota.window:
                 usage[app] = {"used": used, "remaining": max(0, self.quota.points - used),
-                              "resetsIn": math.ceil(start + self.quota.window - now)}
+                              "resetsIn": math.ceil(round(self.quota.window - (now - start), 6))}
         return {
             "burst": self.burst.to_json() if self.burst else None,
             "quota": self.quota.to_json() if self.quota else None,
@@ -205,7 +198,7 @@ class RateLimits:
         used, start = self._window(app, now)
         if used < self.quota.points:
             return None
-        left = start + self.quota.window - now
+        left = round(self.quota.window - (now - start), 6)  # no float noise from adding a clock reading
         return Rejection(QUOTA_REASON, max(1, math.ceil(left)), self.quota.points, self.wall() + left)
 
     def charge(self, app: str, points: int) -> None:
@@ -224,101 +217,5 @@ class RateLimits:
         remaining = max(0, self.quota.points - used - pending)
         return {
             "Beta-RateLimit-Policy": f'"{QUOTA_POLICY}";q={self.quota.points};w={self.quota.window:g}',
-            "Beta-RateLimit": f'"{QUOTA_POLICY}";r={remaining};t={math.ceil(start + self.quota.window - now)}',
+            "Beta-RateLimit": f'"{QUOTA_POLICY}";r={remaining};t={math.ceil(round(self.quota.window - (now - start), 6))}',
         }
-
-
-def budget_of(request: HTTPConnection, site: Any) -> tuple[str, str | None]:
-    """(burst budget, app charged for the quota) of a request, from its unverified credentials."""
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    scheme, credentials = scheme.lower(), credentials.strip()
-    try:
-        if scheme == "jwt" or (not header and request.query_params.get("jwt")):
-            iss = str(jwt.decode(credentials or request.query_params["jwt"],
-                                 options={"verify_signature": False}).get("iss"))
-            return f"app:{iss}", iss
-        if scheme == "bearer":
-            grant = site.oauth_tokens.get(credentials)
-            if grant is None:
-                return "user:?", None
-            return f"app:{grant.app_key}+user:{grant.account_id}", grant.app_key
-        if scheme == "basic":
-            email = base64.b64decode(credentials).decode("utf-8").partition(":")[0]
-            user = site.user_by_email(email)
-            return f"user:{user.account_id if user else email}", None
-    except Exception:  # noqa: BLE001 - garbage credentials are limited like anyone's
-        return "invalid", None
-    return "anonymous", None
-
-
-def objects_returned(body: bytes) -> int:
-    """Objects in the top-level arrays of a JSON body: what a call is charged for beyond its base
-    (`versionNumbers: [1001, 0, 0]` holds no objects)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return 0
-    arrays = [data] if isinstance(data, list) else [v for v in data.values() if isinstance(v, list)] \
-        if isinstance(data, dict) else []
-    return sum(1 for array in arrays for item in array if isinstance(item, dict))
-
-
-def _route(router: Any, scope: Scope) -> tuple[str | None, dict[str, Any]]:
-    for route in getattr(router, "routes", ()):
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            return getattr(route, "name", None), child.get("path_params", {})
-    return None, {}
-
-
-class RateLimitMiddleware:
-    """Applies the site's `rate_limits` to its REST API (`/rest/…`); sits inside the traffic
-    middleware, so its 429s are counted like any other response."""
-
-    def __init__(self, app: ASGIApp, site: Any, router: Any = None) -> None:
-        self.app = app
-        self.site = site
-        self.router = router
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limits: RateLimits = self.site.rate_limits
-        if scope["type"] != "http" or not limits.enabled or not scope["path"].startswith("/rest/"):
-            await self.app(scope, receive, send)
-            return
-        budget, app = budget_of(HTTPConnection(scope), self.site)
-        name, params = _route(self.router, scope)
-        method = scope["method"]
-        issue = None
-        if "issueIdOrKey" in params:
-            found = self.site.issue(str(params["issueIdOrKey"]))
-            issue = str(found.id) if found is not None else str(params["issueIdOrKey"])
-        rejection = limits.check(budget=budget, app=app, method=method, endpoint=name or scope["path"],
-                                 issue=issue)
-        if rejection is not None:
-            response = JSONResponse({"errorMessages": ["Rate limit exceeded."], "errors": {}}, status_code=429,
-                                    headers=rejection.headers())
-            await response(scope, receive, send)
-            return
-        if app is None or limits.quota is None:
-            await self.app(scope, receive, send)
-            return
-        status: list[int] = []
-        body = bytearray()
-
-        async def charging_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-                headers = list(message.get("headers", []))
-                headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                            for k, v in limits.quota_headers(app).items()]
-                message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and len(body) <= _BODY_LIMIT:
-                body.extend(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, charging_send)
-        finally:
-            ok = bool(status) and 200 <= status[0] < 300 and len(body) <= _BODY_LIMIT
-            limits.charge(app, 1 + (objects_returned(bytes(body)) if ok else 0))

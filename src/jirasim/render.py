@@ -380,3 +380,21 @@ def _split(value: Iterable[str] | str | None) -> set[str]:
 def error_body(messages: Iterable[str] = (), errors: dict[str, str] | None = None) -> dict:
     """Jira's ErrorCollection."""
     return {"errorMessages": list(messages), "errors": dict(errors or {})}
+
+
+class _EventRenderer:
+    """How change events render issues and users (the model's `Site.renderer`): always the v3
+    shape, whichever API version made the change, so listeners see one shape."""
+
+    def issue(self, site: Site, issue: Issue) -> dict:
+        token = API_VERSION.set("3")
+        try:
+            return render_issue(site, issue)
+        finally:
+            API_VERSION.reset(token)
+
+    def user(self, site: Site, user: User) -> dict:
+        return render_user(user, site)
+
+
+EVENTS = _EventRenderer()

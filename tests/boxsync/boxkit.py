@@ -11,7 +11,8 @@ import httpx
 
 from boxsync.app import create_app
 from boxsync.config import Settings
-from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID, Simulator
+from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID
+from jirasim.simulator import Simulator
 from tests.boxsync.connectkit import SECRET_KEY
 from tests.support.servers import serve
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from boxsync.app import create_app
 from boxsync.boxes.tables import boxes
-from jirasim.model import Simulator
-from tests.boxsync.boxkit import ADMIN, ALICE, World, install, settings_for
+from jirasim.simulator import Simulator
+from tests.boxsync.boxkit import ALICE, World, install, settings_for
 from tests.boxsync.connectkit import SECRET_KEY
 from tests.support.servers import bind_loopback, serve
 

@@ -12,7 +12,7 @@ from boxsync.app import create_app
 from boxsync.config import Settings
 from boxsync.connect.tables import tenants
 from boxsync.sync.tables import webhook_inbox
-from jirasim.model import Simulator
+from jirasim.simulator import Simulator
 from tests.boxsync.connectkit import SECRET_KEY
 from tests.support.servers import serve
 

@@ -21,7 +21,8 @@ from boxsync.connect.tenants import Tenant
 from boxsync.jira import JiraRateLimited, OAuthTokens, RetryPolicy, app_client, new_http_client, user_client
 from boxsync.jira.limits import SITE, Limits, Throttled, attach, for_pool, pause_scope
 from boxsync.jira.retry import parse_rate_limit_reset, throttle_delay, throttled
-from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID, InstalledApp, Simulator, Site
+from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID, InstalledApp, Site
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 APP_KEY = "boxsync-fair"

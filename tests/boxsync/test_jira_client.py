@@ -35,7 +35,8 @@ from boxsync.jira import (
 )
 from boxsync.jira import operations as ops
 from boxsync.netpolicy import DEVELOPMENT
-from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, InstalledApp, Simulator, Site
+from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, InstalledApp, Site
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 APP_KEY = "boxsync-test"

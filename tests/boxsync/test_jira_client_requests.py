@@ -18,7 +18,8 @@ from boxsync.jira import (
 )
 from boxsync.jira import operations as ops
 from boxsync.connect.tenants import Tenant
-from jirasim.model import BROWSE, EDIT, InstalledApp, Simulator
+from jirasim.model import BROWSE, EDIT, InstalledApp
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 APP_KEY = "boxsync-test"

@@ -21,7 +21,8 @@ from boxsync.jira import (
     JiraAuthError, JiraForbidden, JiraRateLimited, JiraUnavailable, OAuthTokens, RetryPolicy, new_http_client,
     user_client,
 )
-from jirasim.model import InstalledApp, Simulator
+from jirasim.model import InstalledApp
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 SECRET = "oauth-exchange-test-secret-0123456789abcdef"

@@ -20,7 +20,8 @@ import pytest
 from boxsync.netpolicy import DEVELOPMENT  # test servers and the simulator listen on loopback
 from boxsync.connect.tenants import Tenant
 from boxsync.jira import AppJwt, JiraClient, JiraUnavailable, RetryPolicy, app_client, new_http_client
-from jirasim.model import InstalledApp, Simulator
+from jirasim.model import InstalledApp
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 APP_KEY = "boxsync-test"

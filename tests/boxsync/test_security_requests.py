@@ -21,7 +21,7 @@ from boxsync import crypto
 from boxsync.app import create_app
 from boxsync.config import Settings
 from boxsync.connect.tables import tenants
-from jirasim.model import Simulator
+from jirasim.simulator import Simulator
 from tests.boxsync.connectkit import (
     SECRET_KEY, boxsync_server, install_body, install_token, key_server, qsh_of, request_token,
 )

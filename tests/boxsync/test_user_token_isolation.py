@@ -16,7 +16,8 @@ import pytest
 from boxsync.netpolicy import DEVELOPMENT  # test servers and the simulator listen on loopback
 from boxsync.connect.tenants import Tenant
 from boxsync.jira import OAuthTokens, RetryPolicy, new_http_client, user_client
-from jirasim.model import InstalledApp, Simulator, Site
+from jirasim.model import InstalledApp, Site
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 APP_KEY = "boxsync-test"

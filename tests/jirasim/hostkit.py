@@ -355,7 +355,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 def running(peer: Peer | None = None, *, site_name: str = "acme", projects: list[str] | None = None,
             issues: int = 0) -> Iterator[Env]:
     """A Simulator with one site, and the peer, each on its own loopback server."""
-    from jirasim.model import Simulator
+    from jirasim.simulator import Simulator
 
     sim = Simulator()
     peer = peer or Peer()

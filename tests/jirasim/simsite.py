@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import httpx
-from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Simulator, Site
+from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Site
+from jirasim.simulator import Simulator
 from tests.support.servers import serve
 
 ADMIN = (DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jirasim.model import START_DATE_FIELD, Simulator, Site
+from jirasim.model import START_DATE_FIELD, Site
+from jirasim.simulator import Simulator
 from tests.jirasim.openapi import validate_response
 from tests.jirasim.simsite import RunningSite
 from tests.support.servers import serve

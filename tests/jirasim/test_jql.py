@@ -7,6 +7,7 @@ import pytest
 
 from jirasim import jql
 from jirasim.generator import populate
+from jirasim.render import EVENTS
 from jirasim.model import Site
 
 
@@ -171,6 +172,7 @@ def test_matches_a_just_deleted_issue() -> None:
     # jira:issue_deleted webhook filters run after the site has forgotten the issue.
     s = Site("gone", "http://jira.test")
     populate(s, issues=20, seed=3)
+    s.renderer = EVENTS  # events render issues for their listeners
     deleted = []
     s.listeners.append(lambda event: deleted.append(event.subject) if event.kind == "issue_deleted" else None)
     issue = s.issue("ALPHA-2")

@@ -39,11 +39,16 @@ Endpoints on every site (control ones need no auth):
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.routing import BaseRoute
 
 from jirasim.host import connect, keys, oauth, pages, webhooks
-from jirasim.model import Simulator, Site
+from jirasim.model import Site
 
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 def routes(sim: Simulator, site: Site) -> list[BaseRoute]:
     return [

@@ -18,6 +18,8 @@ Tampering (`tamper`) lets a test check that an app rejects forged install tokens
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import hashlib
 import hmac
@@ -40,7 +42,10 @@ from jirasim.host import keys
 from jirasim.host.delivery import Dispatcher, Message, Settings, dispatcher_routes
 from jirasim.host.signing import LIFECYCLE_TOKEN_TTL, app_request_token, query_string_hash
 from jirasim.host.state import attached
-from jirasim.model import ADMINISTER, PROJECT_PERMISSIONS, InstalledApp, Simulator, Site
+from jirasim.model import ADMINISTER, PROJECT_PERMISSIONS, InstalledApp, Site
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 SERVER_VERSION = "100288"
 PLUGINS_VERSION = "1001.0.0-SNAPSHOT"

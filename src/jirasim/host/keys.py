@@ -8,6 +8,8 @@ come from a process-wide pool: the n-th site of every Simulator reuses pool key 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +21,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from jirasim.host.state import attached
-from jirasim.model import Simulator, Site
+from jirasim.model import Site
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 KEYS_PATH = "/_jirasim/install-keys"
 

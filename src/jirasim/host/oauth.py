@@ -8,6 +8,8 @@ its site by `tnt`; the access token is stored in that site's `oauth_tokens`, whe
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import secrets
 import time
 from typing import Any
@@ -17,7 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jirasim.model import InstalledApp, OAuthToken, Simulator, Site
+from jirasim.model import InstalledApp, OAuthToken, Site
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ISS_PREFIX = "urn:atlassian:connect:clientid:"

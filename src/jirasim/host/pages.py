@@ -12,6 +12,8 @@ the host page over `postMessage`; the host page gets context JWTs from `POST /_j
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import re
 from pathlib import Path
@@ -25,8 +27,11 @@ from starlette.routing import Route
 
 from jirasim.host.connect import display_name
 from jirasim.host.signing import CONTEXT_TOKEN_TTL, app_request_token, context_token
-from jirasim.model import ADMINISTER, BROWSE, START_DATE_FIELD, InstalledApp, Issue, Simulator, Site
+from jirasim.model import ADMINISTER, BROWSE, START_DATE_FIELD, InstalledApp, Issue, Site
 from jirasim.render import render_issue
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 CONNECT_VERSION = "1001.0.0-SNAPSHOT"
 ISSUE_PANEL_PREFIX = "atl.jira.view.issue."

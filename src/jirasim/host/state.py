@@ -7,10 +7,15 @@ that is cleaned up when the object is garbage-collected (so a new object reusing
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import weakref
 from typing import Callable, TypeVar
 
-from jirasim.model import Simulator, Site
+from jirasim.model import Site
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 T = TypeVar("T")
 

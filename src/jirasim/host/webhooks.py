@@ -11,6 +11,8 @@ delivery worker (`jirasim.host.delivery`).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
 import hashlib
 import hmac
@@ -32,7 +34,10 @@ from jirasim.errors import JiraError
 from jirasim.host.delivery import PRIMARY, SECONDARY, Dispatcher, Message, dispatcher_routes
 from jirasim.host.signing import app_request_token
 from jirasim.host.state import attached
-from jirasim.model import ADMINISTER, ChangeEvent, InstalledApp, Issue, Simulator, Site
+from jirasim.model import ADMINISTER, ChangeEvent, InstalledApp, Issue, Site
+
+if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
+    from jirasim.simulator import Simulator
 
 EVENT_NAMES = {
     "issue_created": "jira:issue_created",
