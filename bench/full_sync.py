@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import math
 import os
 import socket
@@ -32,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
 
 import httpx
 
@@ -82,7 +85,12 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def run_size(n: int, workdir: Path, database_url: str | None, concurrency: int) -> dict:
+@contextlib.contextmanager
+def stack(n: int, workdir: Path, database_url: str | None = None, concurrency: int = 8,
+          extra_env: dict[str, str] | None = None) -> Iterator[SimpleNamespace]:
+    """jirasim with `n` issues and BoxSync installed into it, each its own process, until the block
+    ends. Yields site, app (URLs), jirasim and boxsync (processes), admin, headers() (a fresh
+    context JWT as the site admin), the app log and the tenant's shared secret."""
     site_port, app_port = free_port(), free_port()
     site, app = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{app_port}"
     site_log, app_log = workdir / f"jirasim-{n}.log", workdir / f"boxsync-{n}.log"
@@ -98,7 +106,7 @@ def run_size(n: int, workdir: Path, database_url: str | None, concurrency: int) 
                "BOXSYNC_SECRET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
                "BOXSYNC_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir}/boxsync-{n}.db",
                "BOXSYNC_SYNC_BULK_CONCURRENCY": str(concurrency),
-               "BOXSYNC_JIRA_MAX_CONCURRENCY_PER_SITE": str(max(8, concurrency))}
+               "BOXSYNC_JIRA_MAX_CONCURRENCY_PER_SITE": str(max(8, concurrency)), **(extra_env or {})}
         boxsync = subprocess.Popen([str(BIN / "boxsync"), "serve", "--port", str(app_port), "--no-access-log"],
                                    env=env, cwd=workdir, stdout=app_log.open("w"), stderr=subprocess.STDOUT)
         procs.append(boxsync)
@@ -108,55 +116,15 @@ def run_size(n: int, workdir: Path, database_url: str | None, concurrency: int) 
         resp.raise_for_status()
         summary = httpx.get(f"{site}/_jirasim/site").json()
         admin = next(u["accountId"] for u in summary["users"] if "ADMINISTER" in u["globalPermissions"])
-        projects = [p["key"] for p in summary["projects"]]
 
         def headers() -> dict:
             token = httpx.post(f"{site}/_jirasim/context-token", json={"appKey": "boxsync", "accountId": admin}).json()
             return {"Authorization": "JWT " + token["token"]}
 
-        box = httpx.post(f"{app}/api/boxes", headers=headers(), json={
-            "name": f"All {n:,}", "type": "Program", "scope": {"projects": projects},
-            "builders": ["project", "jira-parent"]}, timeout=60)
-        box.raise_for_status()
-        box_id = box.json()["id"]
-        httpx.post(f"{site}/_jirasim/faults", json={"kind": "latency", "seconds": LATENCY}).raise_for_status()
-        baseline_rss = peak_rss_mb(boxsync.pid)
-
-        def sync() -> tuple[float, dict, dict]:
-            httpx.delete(f"{site}/_jirasim/counters")
-            auth = headers()
-            cpu = cpu_seconds(boxsync.pid), cpu_seconds(jirasim.pid)
-            t0 = time.perf_counter()
-            httpx.post(f"{app}/api/boxes/{box_id}/sync", headers=auth, json={"trigger": "resync"}, timeout=60)
-            while True:
-                status = httpx.get(f"{app}/api/boxes/{box_id}/sync", headers=auth, timeout=60).json()
-                if status["state"] != "running":
-                    break
-                time.sleep(0.02)
-            elapsed = time.perf_counter() - t0
-            status["cpu"] = (cpu_seconds(boxsync.pid) - cpu[0], cpu_seconds(jirasim.pid) - cpu[1])
-            if status["state"] != "done":
-                raise SystemExit(f"sync ended {status['state']}: {status.get('reason')}\n{app_log.read_text()[-3000:]}")
-            return elapsed, status, httpx.get(f"{site}/_jirasim/counters").json()
-
-        profiler = None
-        if os.environ.get("BENCH_PROFILE"):  # a py-spy flame graph of BoxSync during the first sync
-            profiler = subprocess.Popen(["py-spy", "record", "-p", str(boxsync.pid), "-r", "250", "-d",
-                                         str(int(TARGETS.get(n, 30) * 3)), "-o", os.environ["BENCH_PROFILE"],
-                                         "-f", "raw"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)
-        elapsed, status, counters = sync()
-        if profiler:
-            profiler.send_signal(2)
-            profiler.wait()
-        peak = peak_rss_mb(boxsync.pid)
-        again, status2, counters2 = sync()
-        stages = [line.split("seconds per stage ", 1)[1] for line in app_log.read_text().splitlines()
-                  if "seconds per stage" in line]
-        return {"n": n, "elapsed": elapsed, "cpu": status["cpu"], "resync_cpu": status2["cpu"], "counts": status["counts"], "calls": counters["routes"],
-                "total_calls": sum(v for k, v in counters["routes"].items() if k),
-                "peak_mb": peak, "idle_mb": baseline_rss, "resync": again, "resync_calls": counters2["routes"],
-                "resync_counts": status2["counts"], "stages": stages}
+        installed = httpx.get(f"{site}/_jirasim/apps/boxsync").json()
+        yield SimpleNamespace(site=site, app=app, jirasim=jirasim, boxsync=boxsync, admin=admin, headers=headers,
+                              app_log=app_log, projects=[p["key"] for p in summary["projects"]],
+                              client_key=installed["clientKey"], shared_secret=installed["sharedSecret"])
     finally:
         for proc in procs:
             proc.terminate()
@@ -165,6 +133,59 @@ def run_size(n: int, workdir: Path, database_url: str | None, concurrency: int) 
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def create_box(s: SimpleNamespace, n: int) -> str:
+    box = httpx.post(f"{s.app}/api/boxes", headers=s.headers(), json={
+        "name": f"All {n:,}", "type": "Program", "scope": {"projects": s.projects},
+        "builders": ["project", "jira-parent"]}, timeout=60)
+    box.raise_for_status()
+    return box.json()["id"]
+
+
+def sync(s: SimpleNamespace, box_id: str) -> tuple[float, dict, dict]:
+    """Trigger a Re-sync and wait for it: (seconds, final status with CPU seconds, jirasim counters)."""
+    httpx.delete(f"{s.site}/_jirasim/counters")
+    auth = s.headers()
+    cpu = cpu_seconds(s.boxsync.pid), cpu_seconds(s.jirasim.pid)
+    t0 = time.perf_counter()
+    httpx.post(f"{s.app}/api/boxes/{box_id}/sync", headers=auth, json={"trigger": "resync"}, timeout=60)
+    while True:
+        status = httpx.get(f"{s.app}/api/boxes/{box_id}/sync", headers=auth, timeout=60).json()
+        if status["state"] != "running":
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - t0
+    status["cpu"] = (cpu_seconds(s.boxsync.pid) - cpu[0], cpu_seconds(s.jirasim.pid) - cpu[1])
+    if status["state"] != "done":
+        raise SystemExit(f"sync ended {status['state']}: {status.get('reason')}\n{s.app_log.read_text()[-3000:]}")
+    return elapsed, status, httpx.get(f"{s.site}/_jirasim/counters").json()
+
+
+def run_size(n: int, workdir: Path, database_url: str | None, concurrency: int) -> dict:
+    with stack(n, workdir, database_url, concurrency) as s:
+        box_id = create_box(s, n)
+        httpx.post(f"{s.site}/_jirasim/faults", json={"kind": "latency", "seconds": LATENCY}).raise_for_status()
+        baseline_rss = peak_rss_mb(s.boxsync.pid)
+        profiler = None
+        if os.environ.get("BENCH_PROFILE"):  # a py-spy profile of BoxSync during the first sync
+            profiler = subprocess.Popen(["py-spy", "record", "-p", str(s.boxsync.pid), "-r", "250", "-d",
+                                         str(int(TARGETS.get(n, 30) * 3)), "-o", os.environ["BENCH_PROFILE"],
+                                         "-f", "raw"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        elapsed, status, counters = sync(s, box_id)
+        if profiler:
+            profiler.send_signal(2)
+            profiler.wait()
+        peak = peak_rss_mb(s.boxsync.pid)
+        again, status2, counters2 = sync(s, box_id)
+        stages = [line.split("seconds per stage ", 1)[1] for line in s.app_log.read_text().splitlines()
+                  if "seconds per stage" in line]
+        return {"n": n, "elapsed": elapsed, "cpu": status["cpu"], "resync_cpu": status2["cpu"],
+                "counts": status["counts"], "calls": counters["routes"],
+                "total_calls": sum(v for k, v in counters["routes"].items() if k),
+                "peak_mb": peak, "idle_mb": baseline_rss, "resync": again, "resync_calls": counters2["routes"],
+                "resync_counts": status2["counts"], "stages": stages}
 
 
 def report(r: dict, concurrency: int) -> bool:

@@ -41,20 +41,21 @@ async def wbs_panel(request: Request) -> Response:
         return JSONResponse({"error": "issueKey is missing or not a Jira issue key"}, status_code=400)
     if issue_id and not ISSUE_ID.match(issue_id):
         return JSONResponse({"error": "issueId is not a Jira issue id"}, status_code=400)
-    holding = []
     if issue_id:
         conn = await request_db.connection(request)
-        holding = await boxes_service.boxes_holding(conn, Scope(ctx.tenant.id), int(issue_id))
+        # One indexed read: the Boxes holding the issue and whether each needs a sync now.
+        due = await sync_service.due_on_opening(conn, Scope(ctx.tenant.id), int(issue_id),
+                                                request.app.state.settings.sync_fresh_seconds)
         await request_db.release(request)
-        # Opening the panel re-syncs each Box holding the issue (joined if already running).
-        for box in holding:
+        # Opening the panel re-syncs each Box holding the issue that is not fresh (a running sync
+        # is joined); the page answers at once from stored data and follows the sync itself.
+        for box_id in due:
             try:
-                await sync_service.start(request.app.state, ctx.tenant, int(box["id"]), by=ctx.account_id,
-                                         trigger="panel")
+                await sync_service.start(request.app.state, ctx.tenant, box_id, by=ctx.account_id, trigger="panel")
             except Exception:  # the panel still shows what is stored; the failure is in the status
-                log.exception("could not start the sync of box %s from the panel", box["id"])
+                log.exception("could not start the sync of box %s from the panel", box_id)
     return render_page(request, ctx, "panel.html", issue_key=issue_key, issue_id=issue_id,
-                       project_key=request.query_params.get("projectKey", ""), has_boxes=bool(holding))
+                       project_key=request.query_params.get("projectKey", ""))
 
 
 def _node(row, visible: bool) -> dict:  # noqa: ANN001

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import sqlalchemy as sa
 
 from boxsync.boxes import service as boxes_service
-from boxsync.boxes.tables import boxes
+from boxsync.boxes.tables import PRIMARY, boxes, wbs_nodes
 from boxsync.connect.tenants import Tenant, now
 from boxsync.sync import fullsync, runs
-from boxsync.sync.tables import app_releases
+from boxsync.sync.tables import app_releases, box_syncs
 from boxsync.tenancy import Scope
 
 log = logging.getLogger("boxsync.sync")
@@ -37,13 +38,19 @@ def _tasks(state: Any) -> set[asyncio.Task]:
 async def start(state: Any, tenant: Tenant, box_id: int, *, by: str | None, trigger: str,
                 continue_on_corrupted_index: bool = False) -> dict[str, Any]:
     scope = Scope(tenant.id)
+    if trigger in OPENING:
+        # The common case on every panel view: the Box synced a moment ago. Answered from a read
+        # (no write lock: on SQLite a write transaction serialises every request behind it).
+        async with state.engine.connect() as conn:
+            box = await boxes_service.row(conn, scope, box_id)
+            current = await runs.status(conn, scope, box_id)
+        if not box.needs_full_sync and _fresh(current, state.settings.sync_fresh_seconds):
+            await _note_opened(state, scope, box_id)
+            return current
     async with state.engine.begin() as conn:
         box = await boxes_service.row(conn, scope, box_id)
         if trigger in OPENING:
-            await boxes_service.mark_opened(conn, scope, box_id)
-        current = await runs.status(conn, scope, box_id)
-        if trigger in OPENING and not box.needs_full_sync and _fresh(current, state.settings.sync_fresh_seconds):
-            return current
+            await _note_opened(state, scope, box_id, conn)
         run_id = await runs.claim(conn, scope, box_id, triggered_by=by, trigger=trigger, read_as=box.scope_owner,
                                   continue_on_corrupted_index=continue_on_corrupted_index,
                                   lease=dt.timedelta(seconds=state.settings.sync_lease_seconds))
@@ -55,6 +62,49 @@ async def start(state: Any, tenant: Tenant, box_id: int, *, by: str | None, trig
         task.add_done_callback(running.discard)
     async with state.engine.connect() as conn:
         return await runs.status(conn, scope, box_id)
+
+
+async def due_on_opening(conn: Any, scope: Scope, issue_id: int, fresh_seconds: float) -> list[int]:
+    """The Boxes holding the issue that opening the panel must (re-)sync: flagged for a full
+    re-read, or not synced within `fresh_seconds` (a running sync counts as fresh: it is joined)."""
+    horizon = now() - dt.timedelta(seconds=fresh_seconds)
+    stmt = (scope.select(wbs_nodes, boxes.c.id, boxes.c.needs_full_sync, box_syncs.c.state,
+                         box_syncs.c.finished_at, box_syncs.c.lease_until)
+            .join(boxes, sa.and_(boxes.c.tenant_id == wbs_nodes.c.tenant_id, boxes.c.id == wbs_nodes.c.box_id))
+            .outerjoin(box_syncs, sa.and_(box_syncs.c.tenant_id == boxes.c.tenant_id,
+                                          box_syncs.c.box_id == boxes.c.id))
+            .where(scope.filter(boxes), sa.or_(scope.filter(box_syncs), box_syncs.c.tenant_id.is_(None)),
+                   wbs_nodes.c.kind == "issue", wbs_nodes.c.issue_id == issue_id, wbs_nodes.c.connection_id == PRIMARY))
+    due = []
+    clock = now()
+    for box_id, flagged, state, finished, lease in (await conn.execute(stmt)).all():
+        running = state == "running" and lease is not None and lease > clock
+        fresh = state == "done" and finished is not None and finished > horizon
+        if flagged and not running or not (running or fresh):
+            due.append(box_id)
+    return due
+
+
+OPEN_NOTE_SECONDS = 60.0  # a Box's use is counted at most once a minute per process
+
+
+async def _note_opened(state: Any, scope: Scope, box_id: int, conn: Any = None) -> None:
+    """Count an opening of the Box ("most used first" in the panel), at most once a minute per
+    process, so that viewing issues does not write to the database on every view."""
+    if not hasattr(state, "opened_noted"):
+        state.opened_noted = {}
+    noted: dict[tuple[int, int], float] = state.opened_noted
+    key, clock = (scope.tenant_id, box_id), time.monotonic()
+    if noted.get(key, 0.0) > clock:
+        return
+    if len(noted) > 50_000:
+        noted.clear()
+    noted[key] = clock + OPEN_NOTE_SECONDS
+    if conn is not None:
+        await boxes_service.mark_opened(conn, scope, box_id)
+        return
+    async with state.engine.begin() as tx:
+        await boxes_service.mark_opened(tx, scope, box_id)
 
 
 def _fresh(status: dict[str, Any], seconds: float) -> bool:
