@@ -20,6 +20,7 @@ says so explicitly with `.execution_options(cross_tenant=True)`, which is easy t
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,19 +109,27 @@ def check(stmt: Any, options: dict[str, Any]) -> None:
     """Raise CrossTenantQuery when `stmt` may touch another tenant's rows. Public for tests."""
     if not isinstance(stmt, (sa.Select, UpdateBase)) or options.get("cross_tenant"):
         return
-    owned = _owned_froms(stmt)
-    if not owned:
-        return
-    names = ", ".join(sorted(t.name for t in owned))
-    if options.get("tenant_id") is None:
+    names = _structure_ok.get(stmt)
+    if names is None:
+        owned = _owned_froms(stmt)
+        names = ", ".join(sorted(t.name for t in owned))
+        if owned and options.get("tenant_id") is None:
+            raise CrossTenantQuery(f"statement on tenant-owned {names} built without a tenant Scope")
+        if owned and not isinstance(stmt, sa.Insert):  # an INSERT … SELECT is checked through its select
+            where = stmt.whereclause
+            missing = [t.name for t in owned if not _constrained(where, t)]
+            if missing:
+                raise CrossTenantQuery(f"tenant-owned {', '.join(sorted(missing))} not filtered by tenant: "
+                                       "add scope.filter(table) for every joined table")
+        _structure_ok[stmt] = names
+    if names and options.get("tenant_id") is None:
         raise CrossTenantQuery(f"statement on tenant-owned {names} built without a tenant Scope")
-    if isinstance(stmt, sa.Insert):
-        return  # the scope filled tenant_id in; an INSERT … SELECT is checked through its select
-    where = stmt.whereclause
-    missing = [t.name for t in owned if not _constrained(where, t)]
-    if missing:
-        raise CrossTenantQuery(f"tenant-owned {', '.join(sorted(missing))} not filtered by tenant: "
-                               "add scope.filter(table) for every joined table")
+
+
+# Statements whose structure passed (every tenant-owned table filtered by tenant), with the names of
+# those tables: a statement built once and run often (the hot paths) is walked once. The tenant
+# option is still required on every execution.
+_structure_ok: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 def guard(engine: AsyncEngine) -> None:

@@ -64,23 +64,37 @@ async def start(state: Any, tenant: Tenant, box_id: int, *, by: str | None, trig
         return await runs.status(conn, scope, box_id)
 
 
-async def due_on_opening(conn: Any, scope: Scope, issue_id: int, fresh_seconds: float) -> list[int]:
-    """The Boxes holding the issue that opening the panel must (re-)sync: flagged for a full
-    re-read, or not synced within `fresh_seconds` (a running sync counts as fresh: it is joined)."""
-    horizon = now() - dt.timedelta(seconds=fresh_seconds)
-    stmt = (scope.select(wbs_nodes, boxes.c.id, boxes.c.needs_full_sync, box_syncs.c.state,
-                         box_syncs.c.finished_at, box_syncs.c.lease_until)
+def _due_statement() -> sa.Select:
+    """Built once (the panel runs it on every view): the Boxes holding an issue, with what decides
+    whether opening must sync them. Tenant and issue are bound per execution."""
+    tenant = sa.bindparam("tenant_id")
+    return (sa.select(boxes.c.id, boxes.c.needs_full_sync, box_syncs.c.state, box_syncs.c.finished_at,
+                      box_syncs.c.lease_until)
+            .select_from(wbs_nodes)
             .join(boxes, sa.and_(boxes.c.tenant_id == wbs_nodes.c.tenant_id, boxes.c.id == wbs_nodes.c.box_id))
             .outerjoin(box_syncs, sa.and_(box_syncs.c.tenant_id == boxes.c.tenant_id,
                                           box_syncs.c.box_id == boxes.c.id))
-            .where(scope.filter(boxes), sa.or_(scope.filter(box_syncs), box_syncs.c.tenant_id.is_(None)),
-                   wbs_nodes.c.kind == "issue", wbs_nodes.c.issue_id == issue_id, wbs_nodes.c.connection_id == PRIMARY))
-    due = []
+            .where(wbs_nodes.c.tenant_id == tenant, boxes.c.tenant_id == tenant,
+                   sa.or_(box_syncs.c.tenant_id == tenant, box_syncs.c.tenant_id.is_(None)),
+                   wbs_nodes.c.kind == "issue", wbs_nodes.c.issue_id == sa.bindparam("issue_id"),
+                   wbs_nodes.c.connection_id == PRIMARY))
+
+
+_DUE = _due_statement()
+
+
+async def due_on_opening(conn: Any, scope: Scope, issue_id: int, fresh_seconds: float) -> list[int]:
+    """The Boxes holding the issue that opening the panel must (re-)sync: flagged for a full
+    re-read, or not synced within `fresh_seconds` (a running sync counts as fresh: it is joined)."""
     clock = now()
-    for box_id, flagged, state, finished, lease in (await conn.execute(stmt)).all():
+    horizon = clock - dt.timedelta(seconds=fresh_seconds)
+    rows = (await conn.execute(_DUE, {"tenant_id": scope.tenant_id, "issue_id": issue_id},
+                               execution_options={"tenant_id": scope.tenant_id})).all()
+    due = []
+    for box_id, flagged, state, finished, lease in rows:
         running = state == "running" and lease is not None and lease > clock
         fresh = state == "done" and finished is not None and finished > horizon
-        if flagged and not running or not (running or fresh):
+        if (flagged and not running) or not (running or fresh):
             due.append(box_id)
     return due
 
