@@ -160,6 +160,7 @@
   // -- the form ------------------------------------------------------------------------------------
   async function showForm(box) {
     state.editing = box;
+    delete $("bs-box-form").dataset.ready;
     $("bs-detail").hidden = true;
     $("bs-form-pane").hidden = false;
     $("bs-form-title").textContent = box ? `Edit ${box.name}` : "Create Box";
@@ -180,6 +181,7 @@
     $("f-type").disabled = $("f-scopeType").disabled = !!box;  // fixed at creation
     state.builders = [...v.builders];
     renderBuilders();
+    $("bs-box-form").dataset.ready = "1";  // filled in: the form can be used
     $("f-name").focus();
   }
 

@@ -85,7 +85,7 @@ async def test_an_admin_creates_a_box_on_the_boxes_page_and_sees_its_wbs(w, tmp_
         frame = await (await page.wait_for_selector("iframe")).content_frame()
         await frame.wait_for_selector("#bs-no-boxes:not([hidden])")
         await frame.click("#bs-new-box")
-        await frame.wait_for_selector("#bs-form-pane:not([hidden])")
+        await frame.wait_for_selector("#bs-box-form[data-ready]")
         # A bad value is refused next to its field, and nothing is created.
         await frame.fill("#f-name", "Beta programme")
         await frame.fill("#f-projects", "BETA")
