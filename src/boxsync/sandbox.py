@@ -44,6 +44,24 @@ async def _install(jira_url: str, descriptor_url: str) -> dict:
     return resp.json()
 
 
+async def _demo_box(jira_url: str, base_url: str, app_key: str, projects: list[str]) -> str | None:
+    """A first Box over the sandbox's projects, so a newcomer sees a WBS at once (made only while
+    there is none, through the API as the site admin). Its name, or None when Boxes exist."""
+    from jirasim.model import DEFAULT_ADMIN_ACCOUNT_ID
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        token = (await client.post(f"{jira_url}/_jirasim/context-token",
+                                   json={"appKey": app_key, "accountId": DEFAULT_ADMIN_ACCOUNT_ID})).json()["token"]
+        headers = {"Authorization": f"JWT {token}"}
+        if (await client.get(f"{base_url}/api/boxes", headers=headers)).json():
+            return None
+        resp = await client.post(f"{base_url}/api/boxes", headers=headers, json={
+            "name": "Sandbox program", "type": "Program", "scope": {"projects": projects},
+            "builders": ["project", "jira-parent"]})
+        resp.raise_for_status()
+        return resp.json()["name"]
+
+
 async def run() -> int:
     from jirasim.simulator import Simulator
 
@@ -77,6 +95,7 @@ async def run() -> int:
         installed = await _install(jira_url, f"{settings.base_url}/atlassian-connect.json")
         site = sim.site("sandbox")
         first = min(site.issues.values(), key=lambda i: i.id).key if site.issues else None
+        demo = await _demo_box(jira_url, settings.base_url, settings.app_key, [p.key for p in site.projects.values()])
         print(f"""
 BoxSync sandbox is running (Ctrl-C stops it).
 
@@ -84,7 +103,7 @@ BoxSync sandbox is running (Ctrl-C stops it).
   Jira sandbox       {jira_url}   ({len(site.issues)} issues, seed {SEED}; clientKey {installed.get('clientKey')})
   An issue + panel   {jira_url}/browse/{first}
   App Configuration  {jira_url}/plugins/servlet/ac/{settings.app_key}/app-configuration
-  Boxes              {jira_url}/plugins/servlet/ac/{settings.app_key}/boxes
+  Boxes              {jira_url}/plugins/servlet/ac/{settings.app_key}/boxes{f"   (a first Box, {demo!r}, was made)" if demo else ""}
   Jira REST          {jira_url}/rest/api/3/serverInfo   (Basic: admin@example.com / jirasim-admin-token)
 
 Requests (to BoxSync and to the Jira sandbox) follow.

@@ -161,7 +161,8 @@ async def note_release(engine: Any, release: str) -> bool:
         else:
             await conn.execute(sa.update(app_releases).where(app_releases.c.name == "app")
                                .values(release=release, started_at=now()))
-    log.info("release %s: every Box re-reads its issues the next time it is opened", release)
+    if last is not None:
+        log.info("release %s (was %s): every Box re-reads its issues the next time it is opened", release, last)
     return True
 
 
