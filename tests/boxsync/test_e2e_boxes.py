@@ -240,3 +240,17 @@ def test_structure_builders_shape_the_stored_wbs_and_hide_groups_of_hidden_work(
     alpha = f"project:{w.jira.project_by_key('ALPHA').id}"
     assert carol[alpha]["restricted"] and carol[alpha]["summary"] is None
     assert carol[f"project:{w.jira.project_by_key('BETA').id}"]["summary"] == "Beta Project"
+
+
+def test_the_panel_looks_for_boxes_to_sync_at_most_every_few_seconds_per_issue(monkeypatch):
+    from types import SimpleNamespace
+
+    from boxsync.panel import routes
+
+    state, clock = SimpleNamespace(), [100.0]
+    monkeypatch.setattr(routes.time, "monotonic", lambda: clock[0])
+    assert routes._check_due(state, 1, 10) is True
+    assert routes._check_due(state, 1, 10) is False  # the same issue a moment later
+    assert routes._check_due(state, 1, 11) is True and routes._check_due(state, 2, 10) is True  # others
+    clock[0] += routes.DUE_CHECK_SECONDS + 0.1
+    assert routes._check_due(state, 1, 10) is True

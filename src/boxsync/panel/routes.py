@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,7 +42,7 @@ async def wbs_panel(request: Request) -> Response:
         return JSONResponse({"error": "issueKey is missing or not a Jira issue key"}, status_code=400)
     if issue_id and not ISSUE_ID.match(issue_id):
         return JSONResponse({"error": "issueId is not a Jira issue id"}, status_code=400)
-    if issue_id:
+    if issue_id and _check_due(request.app.state, ctx.tenant.id, int(issue_id)):
         conn = await request_db.connection(request)
         # One indexed read: the Boxes holding the issue and whether each needs a sync now.
         due = await sync_service.due_on_opening(conn, Scope(ctx.tenant.id), int(issue_id),
@@ -56,6 +57,26 @@ async def wbs_panel(request: Request) -> Response:
                 log.exception("could not start the sync of box %s from the panel", box_id)
     return render_page(request, ctx, "panel.html", issue_key=issue_key, issue_id=issue_id,
                        project_key=request.query_params.get("projectKey", ""))
+
+
+# Which of an issue's Boxes need a sync is looked at, per process, at most once in this many seconds:
+# Jira re-renders the panel on every view of the issue, and a Box synced a moment ago stays fresh
+# for sync_fresh_seconds (30 s by default), so closer checks would find nothing to do.
+DUE_CHECK_SECONDS = 5.0
+
+
+def _check_due(state, tenant_id: int, issue_id: int) -> bool:  # noqa: ANN001
+    """Whether this view should look for Boxes to sync (and then not again for a few seconds)."""
+    if not hasattr(state, "panel_checked"):
+        state.panel_checked = {}
+    checked: dict[tuple[int, int], float] = state.panel_checked
+    key, clock = (tenant_id, issue_id), time.monotonic()
+    if checked.get(key, 0.0) > clock:
+        return False
+    if len(checked) > 100_000:
+        checked.clear()
+    checked[key] = clock + DUE_CHECK_SECONDS
+    return True
 
 
 def _node(row, visible: bool) -> dict:  # noqa: ANN001
