@@ -52,6 +52,7 @@ def test_a_new_release_flags_every_box_and_only_opened_boxes_sync(database_url):
             assert status["state"] == "done" and status["runId"] != runs[first["id"]]
             alpha = len(sim.site("a").by_project[sim.site("a").project_by_key("ALPHA").id])
             assert status["counts"]["read"] == alpha  # a full re-read, not only the changed issues
+            assert status["counts"]["changed"] == 0  # ...which finds nothing changed: stored rows compare equal
             assert w.api("GET", f"/api/boxes/{second['id']}/sync").json()["runId"] == runs[second["id"]]
             assert _flags(database_url) == {first["id"]: False, second["id"]: True}
 
