@@ -96,3 +96,10 @@ def test_every_declared_url_is_served_and_verified(served):
         resp = httpx.get(link)
         assert resp.status_code == 200, link
     assert "ACT_AS_USER" in httpx.get(descriptor["links"]["documentation"]).text
+
+
+def test_the_admin_guide_explains_every_scope_the_descriptor_requests(served):
+    app, descriptor, _ = served
+    guide = httpx.get(app + "/docs/admin").text
+    for scope in descriptor["scopes"]:
+        assert f"<td>{scope}</td>" in guide, f"the administrator guide does not explain {scope}"
