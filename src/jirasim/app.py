@@ -7,7 +7,6 @@ returns this app.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import contextlib
 from typing import AsyncIterator
@@ -20,11 +19,8 @@ import jirasim.host as host
 from jirasim import control, rest
 from jirasim.errors import JiraError, handle_jira_error
 from jirasim.gateway import RateLimitMiddleware, TrafficMiddleware
-from jirasim.model import Site
+from jirasim.model import Site, Sites
 
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
@@ -37,7 +33,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"errorMessages": ["Internal server error"], "errors": {}}, status_code=500)
 
 
-def build_site_app(sim: Simulator, site: Site) -> Starlette:
+def build_site_app(sim: Sites, site: Site) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await host.startup(sim, site)

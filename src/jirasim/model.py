@@ -759,6 +759,18 @@ class Site:
                               cascade=cascade))
 
 
+class Sites:
+    """Several simulated sites sharing a seed: what the web layer (host, app) works with. The site
+    runner above it, jirasim.simulator.Simulator, adds the building and serving of sites."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.sites: dict[str, Site] = {}
+
+    def site(self, name: str) -> Site:
+        return self.sites[name]
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 

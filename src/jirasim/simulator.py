@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from jirasim.app import build_site_app
 from jirasim.generator import populate
-from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Site
+from jirasim.model import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_TOKEN, Site, Sites
 from jirasim.render import EVENTS
 
 
-class Simulator:
+class Simulator(Sites):
     """Several simulated sites sharing a seed. `add_site` returns the site's ASGI app."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self.sites: dict[str, Site] = {}
 
     def add_site(self, name: str, base_url: str, *, issues: int = 0, projects: int | list[str] | None = None,
                  admin_email: str = DEFAULT_ADMIN_EMAIL, admin_token: str = DEFAULT_ADMIN_TOKEN,
@@ -35,6 +31,3 @@ class Simulator:
         site.renderer = EVENTS
         self.sites[name] = site
         return build_site_app(self, site)
-
-    def site(self, name: str) -> Site:
-        return self.sites[name]

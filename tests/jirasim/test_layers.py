@@ -1,6 +1,6 @@
 """jirasim's modules form no import circle: the model sits at the bottom and knows nothing of the
 web layer, and the site runner (jirasim.simulator) sits on top. Checked on the source, counting
-imports inside functions too (a lazy import still ties the modules together)."""
+imports inside functions and those for type checkers only (either still ties the modules together)."""
 from __future__ import annotations
 
 import ast
@@ -23,13 +23,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        tree = ast.parse(path.read_text())
-        # Imports only a type checker reads (`if TYPE_CHECKING:`) tie nothing together at run time.
-        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                       and getattr(block.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(block)}
-        for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
+        for node in ast.walk(ast.parse(path.read_text())):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]

@@ -39,18 +39,14 @@ Endpoints on every site (control ones need no auth):
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
 from jirasim.host import connect, keys, oauth, pages, webhooks
-from jirasim.model import Site
+from jirasim.model import Site, Sites
 
 
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
-
-def routes(sim: Simulator, site: Site) -> list[BaseRoute]:
+def routes(sim: Sites, site: Site) -> list[BaseRoute]:
     return [
         *keys.routes(sim, site),
         *connect.routes(sim, site),
@@ -60,12 +56,12 @@ def routes(sim: Simulator, site: Site) -> list[BaseRoute]:
     ]
 
 
-async def startup(sim: Simulator, site: Site) -> None:
+async def startup(sim: Sites, site: Site) -> None:
     keys.site_key(sim, site)  # pay the RSA cost at startup, not during the first install
     await connect.startup(sim, site)
     await webhooks.startup(sim, site)
 
 
-async def shutdown(sim: Simulator, site: Site) -> None:
+async def shutdown(sim: Sites, site: Site) -> None:
     await webhooks.shutdown(sim, site)
     await connect.shutdown(sim, site)

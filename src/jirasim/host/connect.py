@@ -18,7 +18,6 @@ Tampering (`tamper`) lets a test check that an app rejects forged install tokens
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import base64
 import hashlib
@@ -42,10 +41,7 @@ from jirasim.host import keys
 from jirasim.host.delivery import Dispatcher, Message, Settings, dispatcher_routes
 from jirasim.host.signing import LIFECYCLE_TOKEN_TTL, app_request_token, query_string_hash
 from jirasim.host.state import attached
-from jirasim.model import ADMINISTER, PROJECT_PERMISSIONS, InstalledApp, Site
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
+from jirasim.model import ADMINISTER, PROJECT_PERMISSIONS, InstalledApp, Site, Sites
 
 SERVER_VERSION = "100288"
 PLUGINS_VERSION = "1001.0.0-SNAPSHOT"
@@ -85,11 +81,11 @@ def lifecycle(site: Site) -> LifecycleState:
     return attached(site, "lifecycle", LifecycleState)
 
 
-async def startup(sim: Simulator, site: Site) -> None:
+async def startup(sim: Sites, site: Site) -> None:
     await lifecycle(site).dispatcher.start()
 
 
-async def shutdown(sim: Simulator, site: Site) -> None:
+async def shutdown(sim: Sites, site: Site) -> None:
     await lifecycle(site).dispatcher.stop()
 
 
@@ -160,7 +156,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def install_token(sim: Simulator, site: Site, app: InstalledApp, url: str, *,
+def install_token(sim: Sites, site: Site, app: InstalledApp, url: str, *,
                   tamper: str | None = None) -> str | None:
     """The RS256 lifecycle token for `POST url`, or a deliberately broken one."""
     key = keys.site_key(sim, site)
@@ -230,7 +226,7 @@ async def fetch_descriptor(descriptor_url: str) -> dict[str, Any]:
     return descriptor
 
 
-async def install(sim: Simulator, site: Site, descriptor_url: str | None = None, *,
+async def install(sim: Sites, site: Site, descriptor_url: str | None = None, *,
                   descriptor: dict | None = None, tamper: str | None = None) -> InstalledApp:
     """Install (or reinstall) an app; returns the stored `InstalledApp`, raises `InstallError`."""
     if tamper is not None and tamper not in TAMPERS:
@@ -323,7 +319,7 @@ def send_enable_state(site: Site, app: InstalledApp, event: str) -> None:
     _queue_lifecycle(site, app, event, url, token)
 
 
-async def uninstall(sim: Simulator, site: Site, key: str) -> None:
+async def uninstall(sim: Sites, site: Site, key: str) -> None:
     """Queue `disabled` (if enabled) then the signed `uninstalled`, and remove the app at once."""
     app = site.apps.get(key)
     if app is None:
@@ -360,7 +356,7 @@ def describe(app: InstalledApp) -> dict[str, Any]:
     }
 
 
-def routes(sim: Simulator, site: Site) -> list[Route]:
+def routes(sim: Sites, site: Site) -> list[Route]:
     async def install_route(request: Request) -> Response:
         try:
             body = await request.json()

@@ -8,7 +8,6 @@ come from a process-wide pool: the n-th site of every Simulator reuses pool key 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import threading
 import uuid
@@ -21,10 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from jirasim.host.state import attached
-from jirasim.model import Site
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
+from jirasim.model import Site, Sites
 
 KEYS_PATH = "/_jirasim/install-keys"
 
@@ -57,11 +53,11 @@ def _pool_key(index: int) -> tuple[rsa.RSAPrivateKey, str]:
         return _pool[index]
 
 
-def _registry(sim: Simulator) -> _Registry:
+def _registry(sim: Sites) -> _Registry:
     return attached(sim, "install_keys", _Registry)
 
 
-def site_key(sim: Simulator, site: Site) -> InstallKey:
+def site_key(sim: Sites, site: Site) -> InstallKey:
     """The site's install key, created (and registered with the Simulator) on first use."""
     def create() -> InstallKey:
         registry = _registry(sim)
@@ -76,10 +72,10 @@ def site_key(sim: Simulator, site: Site) -> InstallKey:
     return attached(site, "install_key", create)
 
 
-def public_pem(sim: Simulator, kid: str) -> str | None:
+def public_pem(sim: Sites, kid: str) -> str | None:
     registry = _registry(sim)
     if kid not in registry.by_kid:
-        # A site that never started has no key yet; make sure every site of the Simulator has one.
+        # A site that never started has no key yet; make sure every site of the Sites has one.
         for site in sim.sites.values():
             site_key(sim, site)
     key = registry.by_kid.get(kid)
@@ -91,7 +87,7 @@ def keys_url(site: Site) -> str:
     return site.base_url + KEYS_PATH
 
 
-def routes(sim: Simulator, site: Site) -> list[Route]:
+def routes(sim: Sites, site: Site) -> list[Route]:
     async def get_key(request: Request) -> Response:
         pem = public_pem(sim, request.path_params["kid"])
         if pem is None:

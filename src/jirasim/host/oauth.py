@@ -8,7 +8,6 @@ its site by `tnt`; the access token is stored in that site's `oauth_tokens`, whe
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import secrets
 import time
@@ -19,10 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jirasim.model import InstalledApp, OAuthToken, Site
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
+from jirasim.model import InstalledApp, OAuthToken, Site, Sites
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ISS_PREFIX = "urn:atlassian:connect:clientid:"
@@ -38,7 +34,7 @@ class OAuthError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-def _find_app(sim: Simulator, client_id: str) -> tuple[Site, InstalledApp] | None:
+def _find_app(sim: Sites, client_id: str) -> tuple[Site, InstalledApp] | None:
     for site in sim.sites.values():
         for app in site.apps.values():
             if app.oauth_client_id == client_id:
@@ -46,7 +42,7 @@ def _find_app(sim: Simulator, client_id: str) -> tuple[Site, InstalledApp] | Non
     return None
 
 
-def exchange(sim: Simulator, token_site: Site, assertion: str, requested_scope: str | None) -> dict[str, Any]:
+def exchange(sim: Sites, token_site: Site, assertion: str, requested_scope: str | None) -> dict[str, Any]:
     """Verify a JWT-bearer assertion and mint an access token; raises `OAuthError`."""
     try:
         unverified = jwt.decode(assertion, options={"verify_signature": False})
@@ -105,7 +101,7 @@ def exchange(sim: Simulator, token_site: Site, assertion: str, requested_scope: 
             "scope": " ".join(sorted(granted))}
 
 
-def routes(sim: Simulator, site: Site) -> list[Route]:
+def routes(sim: Sites, site: Site) -> list[Route]:
     async def token(request: Request) -> Response:
         form = await request.form()
         try:

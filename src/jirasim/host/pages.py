@@ -12,7 +12,6 @@ the host page over `postMessage`; the host page gets context JWTs from `POST /_j
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import json
 import re
@@ -27,11 +26,8 @@ from starlette.routing import Route
 
 from jirasim.host.connect import display_name
 from jirasim.host.signing import CONTEXT_TOKEN_TTL, app_request_token, context_token
-from jirasim.model import ADMINISTER, BROWSE, START_DATE_FIELD, InstalledApp, Issue, Site
+from jirasim.model import ADMINISTER, BROWSE, START_DATE_FIELD, InstalledApp, Issue, Site, Sites
 from jirasim.render import render_issue
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
 
 CONNECT_VERSION = "1001.0.0-SNAPSHOT"
 ISSUE_PANEL_PREFIX = "atl.jira.view.issue."
@@ -141,7 +137,7 @@ def _not_found(message: str = NOT_FOUND) -> HTMLResponse:
     return HTMLResponse(_TEMPLATES.get_template("host_404.html").render(message=message), status_code=404)
 
 
-def routes(sim: Simulator, site: Site) -> list[Route]:
+def routes(sim: Sites, site: Site) -> list[Route]:
     async def browse(request: Request) -> Response:
         account_id = _viewer(request, site)
         issue = site.issue(request.path_params["issue_key"])

@@ -1,4 +1,4 @@
-"""Host-side state that belongs to a Simulator or a Site but lives outside the core model.
+"""Host-side state that belongs to a Simulator (its Sites) or a Site but lives outside the core model.
 
 The core model (`jirasim.model`) owns users, issues and installed apps; the Connect host adds install
 keys, webhook registrations and the delivery worker. We attach those to the core objects without
@@ -7,15 +7,11 @@ that is cleaned up when the object is garbage-collected (so a new object reusing
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import weakref
 from typing import Callable, TypeVar
 
-from jirasim.model import Site
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
+from jirasim.model import Site, Sites
 
 T = TypeVar("T")
 
@@ -23,7 +19,7 @@ _ATTR = "_jirasim_host_state"
 _fallback: dict[tuple[int, str], object] = {}
 
 
-def attached(owner: Simulator | Site, name: str, factory: Callable[[], T]) -> T:
+def attached(owner: Sites | Site, name: str, factory: Callable[[], T]) -> T:
     """The `name` state of `owner`, created with `factory()` on first use."""
     attr = f"{_ATTR}_{name}"
     existing = getattr(owner, attr, None)

@@ -11,7 +11,6 @@ delivery worker (`jirasim.host.delivery`).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import functools
 import hashlib
@@ -34,10 +33,7 @@ from jirasim.errors import JiraError
 from jirasim.host.delivery import PRIMARY, SECONDARY, Dispatcher, Message, dispatcher_routes
 from jirasim.host.signing import app_request_token
 from jirasim.host.state import attached
-from jirasim.model import ADMINISTER, ChangeEvent, InstalledApp, Issue, Site
-
-if TYPE_CHECKING:  # the runner sits above the web layer: never imported at run time
-    from jirasim.simulator import Simulator
+from jirasim.model import ADMINISTER, ChangeEvent, InstalledApp, Issue, Site, Sites
 
 EVENT_NAMES = {
     "issue_created": "jira:issue_created",
@@ -282,7 +278,7 @@ def listener(site: Site) -> Callable[[ChangeEvent], None]:
     return on_change
 
 
-async def startup(sim: Simulator, site: Site) -> None:
+async def startup(sim: Sites, site: Site) -> None:
     st = state(site)
     await st.dispatcher.start()
     if st.listener is None:
@@ -291,7 +287,7 @@ async def startup(sim: Simulator, site: Site) -> None:
         site.listeners.append(st.listener)
 
 
-async def shutdown(sim: Simulator, site: Site) -> None:
+async def shutdown(sim: Sites, site: Site) -> None:
     st = state(site)
     if st.listener in site.listeners:
         site.listeners.remove(st.listener)
@@ -347,7 +343,7 @@ def _same_base(url: str, base_url: str) -> bool:
     return not base_path or u.path == base_path or u.path.startswith(base_path + "/")
 
 
-def dynamic_routes(sim: Simulator, site: Site) -> list[Route]:
+def dynamic_routes(sim: Sites, site: Site) -> list[Route]:
     st = state(site)
 
     async def register(request: Request) -> Response:
@@ -455,7 +451,7 @@ def dynamic_routes(sim: Simulator, site: Site) -> list[Route]:
 # --- REST: admin webhooks (/rest/webhooks/1.0/webhook) -------------------------------------------
 
 
-def admin_routes(sim: Simulator, site: Site) -> list[Route]:
+def admin_routes(sim: Sites, site: Site) -> list[Route]:
     st = state(site)
     prefix = "/rest/webhooks/1.0/webhook"
 
@@ -533,7 +529,7 @@ def admin_routes(sim: Simulator, site: Site) -> list[Route]:
 # --- control API (/_jirasim/webhooks/...) --------------------------------------------------------
 
 
-def control_routes(sim: Simulator, site: Site) -> list[Route]:
+def control_routes(sim: Sites, site: Site) -> list[Route]:
     st = state(site)
 
     async def clock(request: Request) -> Response:
@@ -561,5 +557,5 @@ def control_routes(sim: Simulator, site: Site) -> list[Route]:
     ]
 
 
-def routes(sim: Simulator, site: Site) -> list[Route]:
+def routes(sim: Sites, site: Site) -> list[Route]:
     return dynamic_routes(sim, site) + admin_routes(sim, site) + control_routes(sim, site)
